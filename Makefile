@@ -1,0 +1,51 @@
+# `make run` and `make test` set up everything they need on a fresh Debian/Ubuntu
+# machine: system packages (as root), the virtualenv, Redis, the Docker engine,
+# the base images and, for the tests, Postgres and Chromium.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CA_BUNDLE := $(firstword $(BUILD_CA_BUNDLE) $(wildcard /etc/ssl/certs/ca-certificates.crt))
+export BUILD_CA_BUNDLE := $(CA_BUNDLE)
+
+.PHONY: run test setup system venv services base-images migrate lint superuser
+
+run: export DEBUG ?= 1
+run: setup migrate
+	@$(PY) manage.py ensure_admin
+	@echo "Dashboard: http://127.0.0.1:8000"
+	$(VENV)/bin/honcho start -f Procfile
+
+test: export WITH_TEST_DEPS := 1
+test: export WITH_POSTGRES := 1
+test: setup lint
+	scripts/run-tests.sh $(ARGS)
+
+setup: system venv services base-images
+
+system:
+	@scripts/system-deps.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+services:
+	@scripts/start-services.sh
+
+base-images:
+	@scripts/build-base-images.sh
+
+migrate:
+	$(PY) manage.py migrate --noinput
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+superuser:
+	$(PY) manage.py createsuperuser

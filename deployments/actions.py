@@ -1,0 +1,140 @@
+"""Every change of a service or deployment goes through here: views, commands,
+webhooks and tasks call the same functions, so they can never disagree."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from deployments import logs
+from deployments.errors import PlatformError
+from deployments.models import Deployment, Service
+from deployments.source import (
+    InvalidSource,
+    validate_branch,
+    validate_repository_url,
+    validate_subdirectory,
+)
+from environments.actions import get_or_create_environment
+from environments.models import slug_validator
+
+log = logging.getLogger(__name__)
+State = Deployment.State
+
+
+class ActionError(Exception):
+    """A request that cannot be carried out, in words for the person who made it."""
+
+
+def _enqueue(deployment_id: int) -> None:
+    from deployments.tasks import deploy
+
+    deploy.apply_async(args=[deployment_id], queue=settings.DEPLOY_QUEUE)
+
+
+def _clean_source(url: str, branch: str, subdirectory: str) -> tuple[str, str, str]:
+    try:
+        return (
+            validate_repository_url(url),
+            validate_branch(branch or "main"),
+            validate_subdirectory(subdirectory or ""),
+        )
+    except InvalidSource as exc:
+        raise ActionError(str(exc)) from None
+
+
+def _clean_name(name: str) -> str:
+    try:
+        slug_validator(name)
+    except ValidationError:
+        raise ActionError(
+            f"{name!r} is not a valid service name: use 1 to 30 lowercase letters, digits "
+            "and dashes, starting with a letter."
+        ) from None
+    return name
+
+
+@transaction.atomic
+def deploy_repository(
+    user,
+    *,
+    name: str,
+    repository_url: str,
+    branch: str = "main",
+    subdirectory: str = "",
+    environment: str = "production",
+    port: int | None = None,
+) -> Deployment:
+    """Create the service (or update where it comes from) and deploy it."""
+    name = _clean_name(name.strip())
+    url, branch, subdirectory = _clean_source(repository_url, branch, subdirectory)
+    env = get_or_create_environment(user, environment)
+    service, created = Service.objects.select_for_update().get_or_create(
+        environment=env,
+        name=name,
+        defaults={"repository_url": url, "branch": branch, "subdirectory": subdirectory},
+    )
+    if not created:
+        service.repository_url, service.branch, service.subdirectory = url, branch, subdirectory
+    if port is not None:
+        if not 1 <= port <= 65535:
+            raise ActionError("The port must be between 1 and 65535.")
+        service.port = port
+    service.save()
+    return request_deploy(service, user)
+
+
+@transaction.atomic
+def request_deploy(service: Service, user=None) -> Deployment:
+    """Queue a deployment of the service's branch; older queued ones give way to it."""
+    now = timezone.now()
+    deployment = Deployment.objects.create(
+        service=service, requested_by=user, branch=service.branch, created_at=now
+    )
+    Deployment.objects.filter(service=service, state=State.QUEUED).exclude(pk=deployment.pk).update(
+        state=State.SUPERSEDED, finished_at=now, failure_reason="A newer deployment was requested."
+    )
+    transaction.on_commit(lambda: _enqueue(deployment.pk))
+    return deployment
+
+
+def reap_stale_deployments(stale_after: int | None = None) -> list[int]:
+    """Fail deployments whose worker stopped beating, and clear what they left.
+
+    Also re-sends deployments that sat queued too long, in case their task was
+    lost; the claim in the pipeline makes a second delivery harmless.
+    """
+    from deployments.runtime import get_runtime
+
+    stale_after = stale_after if stale_after is not None else settings.STALE_AFTER
+    now = timezone.now()
+    reaped = []
+    stale = Deployment.objects.filter(
+        state__in=Deployment.ACTIVE_STATES, heartbeat_at__lt=now - timedelta(seconds=stale_after)
+    )
+    reason = "The worker running this deployment stopped unexpectedly. Deploy again to retry."
+    for deployment in stale:
+        failed = Deployment.objects.filter(pk=deployment.pk, state=deployment.state).update(
+            state=State.FAILED, failure_reason=reason, finished_at=now
+        )
+        if not failed:
+            continue
+        reaped.append(deployment.pk)
+        logs.BuildLog(deployment).write(f"==> Deployment failed: {reason}")
+        logs.publish(deployment.pk, {"state": State.FAILED})
+        try:
+            runtime = get_runtime()
+            runtime.remove_deployment(deployment.pk)
+            if deployment.image:
+                runtime.remove_image(deployment.image)
+        except PlatformError as exc:
+            log.error("could not clear deployment %s: %s", deployment.pk, exc)
+    resend_before = now - timedelta(seconds=settings.QUEUED_RESEND_AFTER)
+    for pk in Deployment.objects.filter(state=State.QUEUED, created_at__lt=resend_before).values_list(
+        "pk", flat=True
+    ):
+        _enqueue(pk)
+    return reaped

@@ -1,0 +1,111 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from environments.models import Environment, slug_validator
+
+
+class Service(models.Model):
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="services")
+    name = models.CharField(max_length=30, validators=[slug_validator])
+    repository_url = models.CharField(max_length=500)
+    branch = models.CharField(max_length=200, default="main")
+    subdirectory = models.CharField(max_length=300, blank=True, default="")
+    port = models.PositiveIntegerField(default=8080)
+    variables = models.JSONField(default=dict, blank=True)
+    # The deployment that serves now; switched only after a new one is healthy.
+    live_deployment = models.ForeignKey(
+        "Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name"], name="service_name_per_environment")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.environment.name})"
+
+
+class Deployment(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        CLONING = "cloning"
+        BUILDING = "building"
+        STARTING = "starting"
+        RUNNING = "running"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        SUPERSEDED = "superseded"
+
+    ACTIVE_STATES = (State.CLONING, State.BUILDING, State.STARTING)
+    FINAL_STATES = (State.FAILED, State.CANCELLED, State.SUPERSEDED)
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="deployments")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    branch = models.CharField(max_length=200)
+    commit_sha = models.CharField(max_length=40, blank=True, default="")
+    commit_message = models.CharField(max_length=500, blank=True, default="")
+    commit_author = models.CharField(max_length=200, blank=True, default="")
+    image = models.CharField(max_length=300, blank=True, default="")
+    instance_id = models.CharField(max_length=100, blank=True, default="")
+    host_port = models.PositiveIntegerField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    log_size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    healthy_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["state", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"deployment {self.pk} of {self.service.name}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def url(self) -> str:
+        if self.state == self.State.RUNNING and self.host_port:
+            return f"http://127.0.0.1:{self.host_port}/"
+        return ""
+
+    @property
+    def short_sha(self) -> str:
+        return self.commit_sha[:8]
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class LogLine(models.Model):
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="log_lines")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["deployment", "seq"], name="log_seq_per_deployment")]
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"{self.seq}: {self.text}"

@@ -1,0 +1,299 @@
+"""A deployment's state machine: queued -> cloning -> building -> starting -> running.
+
+Each state is written before its phase starts, with a conditional UPDATE, so a
+cancelled or superseded deployment notices at the next step and stops. A final
+state is always written: failed for the user's errors, back to queued (and
+retried by the task) for the platform's.
+"""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from billing.quotas import limits_for
+from deployments import build, health, logs, source
+from deployments.errors import Cancelled, PlatformError, UserError
+from deployments.models import Deployment, Service
+from deployments.runtime import Instance, InstanceSpec, Runtime, get_runtime
+
+log = logging.getLogger(__name__)
+State = Deployment.State
+
+
+@dataclass
+class Run:
+    """Everything one run of the pipeline holds; never kept on the task."""
+
+    deployment: Deployment
+    service: Service
+    log: logs.BuildLog
+    runtime: Runtime
+    checkout: source.Checkout | None = None
+    image: str = ""
+    instance: Instance | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def claim(deployment_id: int) -> Deployment | None:
+    now = timezone.now()
+    claimed = Deployment.objects.filter(pk=deployment_id, state=State.QUEUED).update(
+        state=State.CLONING, started_at=now, heartbeat_at=now
+    )
+    if not claimed:
+        return None
+    return Deployment.objects.select_related("service__environment").get(pk=deployment_id)
+
+
+def advance(run: Run, old: str, new: str) -> None:
+    moved = Deployment.objects.filter(pk=run.deployment.pk, state=old).update(
+        state=new, heartbeat_at=timezone.now()
+    )
+    if not moved:
+        raise Cancelled()
+    run.deployment.state = new
+    logs.publish(run.deployment.pk, {"state": new})
+
+
+class Heartbeat(threading.Thread):
+    """Tells the reaper this deployment's worker is alive."""
+
+    def __init__(self, deployment_id: int) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{deployment_id}")
+        self.deployment_id = deployment_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.HEARTBEAT_INTERVAL):
+                Deployment.objects.filter(pk=self.deployment_id, state__in=Deployment.ACTIVE_STATES).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+def run(deployment_id: int) -> float | None:
+    """Run one deployment. Returns seconds to wait before a retry, or None when done."""
+    close_old_connections()
+    deployment = claim(deployment_id)
+    if deployment is None:
+        log.info("deployment %s is not queued; nothing to do", deployment_id)
+        return None
+    current = Run(
+        deployment=deployment,
+        service=deployment.service,
+        log=logs.BuildLog(deployment),
+        runtime=get_runtime(),
+    )
+    heartbeat = Heartbeat(deployment_id)
+    heartbeat.start()
+    try:
+        _phases(current)
+        return None
+    except UserError as exc:
+        _clean_up(current)
+        _fail(current, str(exc))
+        return None
+    except Cancelled:
+        _clean_up(current)
+        current.log.write(f"==> Stopped: the deployment is {_state_of(current)}.")
+        return None
+    except PlatformError as exc:
+        log.error("deployment %s met a platform error: %s", deployment_id, exc)
+        _clean_up(current)
+        return _retry_or_fail(current, str(exc))
+    except Exception:
+        log.exception("deployment %s failed unexpectedly", deployment_id)
+        _clean_up(current)
+        _fail(current, "The platform met an internal error; the operator has the details.")
+        return None
+    finally:
+        heartbeat.stop()
+        if current.checkout:
+            current.checkout.remove()
+
+
+def _phases(run: Run) -> None:
+    service, deployment = run.service, run.deployment
+    run.log.write(f"==> Cloning {service.repository_url} (branch {deployment.branch})")
+    run.checkout = source.fetch(
+        service.repository_url,
+        deployment.branch,
+        settings.WORKSPACE_DIR,
+        prefix=f"d{deployment.pk}-",
+    )
+    checkout = run.checkout
+    Deployment.objects.filter(pk=deployment.pk).update(
+        commit_sha=checkout.commit_sha,
+        commit_message=checkout.commit_message,
+        commit_author=checkout.commit_author,
+    )
+    run.log.write(
+        f"==> Commit {checkout.commit_sha[:8]}: {checkout.commit_message} ({checkout.commit_author})"
+    )
+    folder = source.source_dir(checkout, service.subdirectory)
+    plan = build.plan(folder, service.port)
+    run.log.write(f"==> {build.describe(plan)}")
+    limits = limits_for(service)
+
+    advance(run, State.CLONING, State.BUILDING)
+    run.image = run.runtime.build(
+        service.pk, deployment.pk, plan.context, plan.dockerfile,
+        on_line=run.log.write, timeout=settings.BUILD_TIMEOUT,
+        memory_mb=settings.BUILD_MEMORY_MB,
+    )  # fmt: skip
+    Deployment.objects.filter(pk=deployment.pk).update(image=run.image)
+    run.log.write(f"==> Built image {run.image}")
+
+    advance(run, State.BUILDING, State.STARTING)
+    run.instance = run.runtime.start(
+        InstanceSpec(
+            service_id=service.pk,
+            environment_id=service.environment_id,
+            deployment_id=deployment.pk,
+            alias=service.name,
+            image=run.image,
+            port=service.port,
+            variables={str(k): str(v) for k, v in service.variables.items()},
+            limits=limits,
+        )
+    )
+    Deployment.objects.filter(pk=deployment.pk).update(
+        instance_id=run.instance.id, host_port=run.instance.host_port
+    )
+    run.log.write(f"==> Started; waiting for the app to answer HTTP on port {service.port}")
+    instance_id = run.instance.id
+    try:
+        seconds = health.wait(
+            f"http://127.0.0.1:{run.instance.host_port}/",
+            service.port,
+            settings.HEALTH_TIMEOUT,
+            lambda: run.runtime.state(instance_id),
+        )
+    except UserError:
+        _copy_crash_output(run)
+        raise
+    run.log.write(f"==> Healthy after {seconds:.1f} s")
+    _switch(run)
+
+
+def _copy_crash_output(run: Run) -> None:
+    lines = run.runtime.tail(run.instance.id, settings.CRASH_LOG_LINES)
+    if lines:
+        run.log.write("--- the last lines the app printed ---")
+        for line in lines:
+            run.log.write(line)
+        run.log.write("--- end of the app's output ---")
+    else:
+        run.log.write("(the app printed nothing)")
+
+
+def _switch(run: Run) -> None:
+    """Make the new deployment the live one, then retire the one it replaces."""
+    went_live, retire = _take_over(run)
+    if not went_live:
+        run.log.write("==> A newer deployment went live meanwhile; this one is not switched in.")
+        run.runtime.remove(run.instance.id)
+        Deployment.objects.filter(pk=run.deployment.pk).update(retired_at=timezone.now())
+        return
+    logs.publish(run.deployment.pk, {"state": State.RUNNING})
+    run.runtime.keep_restarting(run.instance.id)
+    if retire is not None:
+        run.runtime.remove(retire.instance_id)
+        Deployment.objects.filter(pk=retire.pk).update(retired_at=timezone.now())
+        run.log.write(f"==> Previous deployment #{retire.pk} retired")
+        logs.publish(retire.pk, {"state": State.SUPERSEDED})
+    run.log.write(f"==> Running at http://127.0.0.1:{run.instance.host_port}/")
+    _prune_images(run)
+
+
+def _take_over(run: Run) -> tuple[bool, Deployment | None]:
+    """In one transaction: go live unless a newer deployment already has; name the one to retire."""
+    deployment, now = run.deployment, timezone.now()
+    with transaction.atomic():
+        service = Service.objects.select_for_update().get(pk=run.service.pk)
+        previous = service.live_deployment
+        if previous and previous.pk > deployment.pk and previous.state == State.RUNNING:
+            moved = Deployment.objects.filter(pk=deployment.pk, state=State.STARTING).update(
+                state=State.SUPERSEDED, finished_at=now
+            )
+            if not moved:
+                raise Cancelled()
+            return False, None
+        moved = Deployment.objects.filter(pk=deployment.pk, state=State.STARTING).update(
+            state=State.RUNNING, healthy_at=now, finished_at=now
+        )
+        if not moved:
+            raise Cancelled()
+        service.live_deployment = deployment
+        service.save(update_fields=["live_deployment"])
+        if previous is None or previous.state != State.RUNNING:
+            return True, None
+        Deployment.objects.filter(pk=previous.pk).update(state=State.SUPERSEDED)
+        return True, previous
+
+
+def _prune_images(run: Run) -> None:
+    """Keep images for rollback: the live one, recent superseded ones, and any in flight."""
+    service_deployments = Deployment.objects.filter(service=run.service).exclude(image="")
+    in_flight = service_deployments.exclude(state__in=Deployment.FINAL_STATES)
+    recent = service_deployments.filter(state=State.SUPERSEDED).order_by("-id")
+    keep = set(in_flight.values_list("image", flat=True))
+    keep |= set(recent.values_list("image", flat=True)[: settings.IMAGES_KEPT_PER_SERVICE])
+    try:
+        run.runtime.prune_images(run.service.pk, keep)
+    except PlatformError as exc:
+        log.warning("images of service %s not pruned: %s", run.service.pk, exc)
+
+
+def _clean_up(run: Run) -> None:
+    """Remove what this run made; never raise, so the final state is always written."""
+    try:
+        if run.instance:
+            run.runtime.remove(run.instance.id)
+        run.runtime.remove_deployment(run.deployment.pk)
+        if run.image:
+            run.runtime.remove_image(run.image)
+    except Exception:
+        log.exception("clean-up of deployment %s was incomplete", run.deployment.pk)
+
+
+def _state_of(run: Run) -> str:
+    return Deployment.objects.values_list("state", flat=True).get(pk=run.deployment.pk)
+
+
+def _fail(run: Run, reason: str) -> None:
+    now = timezone.now()
+    Deployment.objects.filter(pk=run.deployment.pk, state__in=Deployment.ACTIVE_STATES).update(
+        state=State.FAILED, failure_reason=reason, finished_at=now, instance_id="", image=""
+    )
+    run.log.write(f"==> Deployment failed: {reason}")
+    logs.publish(run.deployment.pk, {"state": State.FAILED})
+
+
+def _retry_or_fail(run: Run, reason: str) -> float | None:
+    attempts = run.deployment.attempts + 1
+    if attempts > settings.DEPLOY_MAX_RETRIES:
+        _fail(
+            run,
+            f"The platform could not run this deployment after {attempts} attempts "
+            f"({reason}). The operator has been told; deploy again later.",
+        )
+        return None
+    requeued = Deployment.objects.filter(pk=run.deployment.pk, state__in=Deployment.ACTIVE_STATES).update(
+        state=State.QUEUED, attempts=attempts, instance_id="", image=""
+    )
+    if not requeued:
+        return None
+    delay = settings.DEPLOY_RETRY_DELAY * 2 ** (attempts - 1)
+    run.log.write(f"==> Platform problem ({reason}); retrying in {delay} s (attempt {attempts + 1})")
+    logs.publish(run.deployment.pk, {"state": State.QUEUED})
+    return delay

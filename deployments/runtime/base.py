@@ -1,0 +1,93 @@
+"""What the pipeline needs from a container runtime, and the errors it speaks."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from deployments.errors import UserError
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int
+    cpus: float
+    pids: int
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    service_id: int
+    environment_id: int
+    deployment_id: int
+    alias: str  # the name other services of the environment reach it by
+    image: str
+    port: int
+    variables: dict[str, str] = field(default_factory=dict)
+    limits: Limits = Limits(512, 1.0, 256)
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    host_port: int
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    running: bool
+    exit_code: int | None = None
+    oom_killed: bool = False
+
+    def describe(self) -> str:
+        if self.running:
+            return "running"
+        if self.oom_killed:
+            return "was stopped because it ran out of memory"
+        return f"exited with code {self.exit_code}"
+
+
+class BuildFailed(UserError):
+    pass
+
+
+class BuildTimedOut(UserError):
+    pass
+
+
+LineSink = Callable[[str], None]
+
+
+class Runtime(Protocol):
+    def build(
+        self,
+        service_id: int,
+        deployment_id: int,
+        context: Path,
+        dockerfile: str,
+        on_line: LineSink,
+        timeout: float,
+        memory_mb: int,
+    ) -> str:
+        """Build an image and return its tag; BuildFailed/BuildTimedOut on user errors."""
+
+    def start(self, spec: InstanceSpec) -> Instance: ...
+
+    def state(self, instance_id: str) -> InstanceState: ...
+
+    def tail(self, instance_id: str, lines: int) -> list[str]: ...
+
+    def keep_restarting(self, instance_id: str) -> None: ...
+
+    def remove(self, instance_id: str) -> None: ...
+
+    def remove_image(self, tag: str) -> None: ...
+
+    def remove_deployment(self, deployment_id: int) -> None:
+        """Remove every container of a deployment (the reaper's broom)."""
+
+    def prune_images(self, service_id: int, keep: set[str]) -> None: ...
+
+    def ensure_network(self, environment_id: int) -> str: ...
+
+    def remove_network(self, environment_id: int) -> None: ...

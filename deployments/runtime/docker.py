@@ -1,0 +1,330 @@
+"""The Docker engine behind the Runtime interface: names, labels, limits, cleanup.
+
+Nothing else in the project imports `docker`. Engine trouble becomes a
+PlatformError (retried); what the user's code did becomes a UserError.
+"""
+
+import codecs
+import json
+import logging
+import socket
+import threading
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import docker
+import requests
+from django.conf import settings
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import EndpointConfig, LogConfig
+from docker.utils import tar
+from docker.utils.json_stream import json_stream
+
+from deployments.errors import PlatformError
+from deployments.runtime.base import (
+    BuildFailed,
+    BuildTimedOut,
+    Instance,
+    InstanceSpec,
+    InstanceState,
+    LineSink,
+)
+
+log = logging.getLogger(__name__)
+
+LABEL = "org.m3o"
+
+
+def _labels(**ids: int) -> dict[str, str]:
+    labels = {f"{LABEL}.platform": settings.PLATFORM_NAME}
+    labels.update({f"{LABEL}.{key}": str(value) for key, value in ids.items()})
+    return labels
+
+
+def _filters(**ids: int) -> dict[str, list[str]]:
+    return {"label": [f"{k}={v}" for k, v in _labels(**ids).items()]}
+
+
+def image_repository(service_id: int) -> str:
+    return f"{settings.PLATFORM_NAME}-app/s{service_id}"
+
+
+def network_name(environment_id: int) -> str:
+    return f"{settings.PLATFORM_NAME}-env-{environment_id}"
+
+
+@contextmanager
+def _engine_errors(doing: str):
+    """Turn the engine being away or broken into a PlatformError."""
+    try:
+        yield
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise PlatformError(f"The container engine could not be reached while {doing}: {exc}") from exc
+    except APIError as exc:
+        if exc.is_server_error():
+            raise PlatformError(f"The container engine failed while {doing}: {exc.explanation}") from exc
+        raise
+    except DockerException as exc:
+        raise PlatformError(f"The container engine could not be reached while {doing}: {exc}") from exc
+
+
+def _raw_socket(response: requests.Response) -> socket.socket | None:
+    raw = getattr(getattr(getattr(response.raw, "_fp", None), "fp", None), "raw", None)
+    return getattr(raw, "_sock", raw)
+
+
+class _Lines:
+    """Split the build's stream text into whole lines."""
+
+    def __init__(self, sink: LineSink) -> None:
+        self.sink = sink
+        self.pending = ""
+
+    def feed(self, text: str) -> None:
+        self.pending += text.replace("\r\n", "\n")
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self.sink(line.rstrip())
+
+    def flush(self) -> None:
+        if self.pending.strip():
+            self.sink(self.pending.rstrip())
+        self.pending = ""
+
+
+class DockerRuntime:
+    def __init__(self) -> None:
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is None:
+                with _engine_errors("connecting"):
+                    self._client = docker.from_env(timeout=60)
+            return self._client
+
+    # --- images ------------------------------------------------------------
+
+    def build(
+        self,
+        service_id: int,
+        deployment_id: int,
+        context: Path,
+        dockerfile: str,
+        on_line: LineSink,
+        timeout: float,
+        memory_mb: int,
+    ) -> str:
+        tag = f"{image_repository(service_id)}:d{deployment_id}"
+        api = self.client.api
+        params = {
+            "t": tag,
+            "dockerfile": dockerfile,
+            "rm": "1",
+            "forcerm": "1",
+            "pull": "",
+            "memory": str(memory_mb * 1024 * 1024),
+            "memswap": "-1",
+            "labels": json.dumps(_labels(service=service_id, deployment=deployment_id)),
+        }
+        context_tar = tar(str(context), exclude=_dockerignore(context), dockerfile=(dockerfile, None))
+        with _engine_errors("sending the build context"), context_tar as body:
+            response = api.post(
+                f"{api.base_url}/v{api.api_version}/build",
+                params=params,
+                data=body,
+                headers={"Content-Type": "application/tar"},
+                stream=True,
+                timeout=None,
+            )
+            self._raise_status(response, "starting the build")
+        timer = threading.Timer(timeout, _hang_up, args=(response,))
+        timer.daemon = True
+        timer.start()
+        lines = _Lines(on_line)
+        try:
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            chunks = (decoder.decode(c) for c in response.iter_content(chunk_size=None))
+            for item in json_stream(chunks):
+                if "stream" in item:
+                    lines.feed(item["stream"])
+                elif "error" in item:
+                    lines.flush()
+                    raise BuildFailed(f"The build failed: {item['error'].strip()}")
+        except (requests.exceptions.RequestException, OSError, ValueError) as exc:
+            if not timer.is_alive():
+                raise BuildTimedOut(f"The build timed out after {int(timeout)} s and was stopped.") from None
+            raise PlatformError(
+                f"The connection to the container engine broke during the build: {exc}"
+            ) from exc
+        finally:
+            timer.cancel()
+            response.close()
+        lines.flush()
+        if not timer.is_alive() and not self._image_exists(tag):
+            raise BuildTimedOut(f"The build timed out after {int(timeout)} s and was stopped.")
+        if not self._image_exists(tag):
+            raise BuildFailed("The build ended without producing an image.")
+        return tag
+
+    @staticmethod
+    def _raise_status(response: requests.Response, doing: str) -> None:
+        if response.status_code >= 500:
+            raise PlatformError(f"The container engine failed while {doing}: {response.text[:500]}")
+        if response.status_code >= 400:
+            raise BuildFailed(f"The build was refused: {response.text[:500]}")
+
+    def _image_exists(self, tag: str) -> bool:
+        with _engine_errors("looking up an image"):
+            try:
+                self.client.images.get(tag)
+            except ImageNotFound:
+                return False
+        return True
+
+    def image_exists(self, tag: str) -> bool:
+        return self._image_exists(tag)
+
+    def remove_image(self, tag: str) -> None:
+        # noprune keeps the parent layers: they are the next build's cache.
+        with _engine_errors("removing an image"):
+            try:
+                self.client.images.remove(tag, noprune=True)
+            except NotFound:
+                pass
+            except APIError as exc:
+                log.warning("image %s not removed: %s", tag, exc.explanation)
+
+    def prune_images(self, service_id: int, keep: set[str]) -> None:
+        with _engine_errors("pruning images"):
+            for image in self.client.images.list(name=image_repository(service_id)):
+                for tag in image.tags:
+                    if tag not in keep:
+                        self.remove_image(tag)
+
+    # --- networks ----------------------------------------------------------
+
+    def ensure_network(self, environment_id: int) -> str:
+        name = network_name(environment_id)
+        with _engine_errors("creating the environment's network"):
+            if not self.client.networks.list(names=[name]):
+                try:
+                    self.client.networks.create(
+                        name, driver="bridge", labels=_labels(environment=environment_id)
+                    )
+                except APIError as exc:
+                    if exc.status_code != 409:  # created meanwhile by another worker
+                        raise
+        return name
+
+    def remove_network(self, environment_id: int) -> None:
+        with _engine_errors("removing the environment's network"):
+            for network in self.client.networks.list(names=[network_name(environment_id)]):
+                with suppress(NotFound):
+                    network.remove()
+
+    # --- instances ---------------------------------------------------------
+
+    def start(self, spec: InstanceSpec) -> Instance:
+        network = self.ensure_network(spec.environment_id)
+        variables = {**spec.variables, "PORT": str(spec.port)}
+        name = f"{settings.PLATFORM_NAME}-{spec.alias}-e{spec.environment_id}-d{spec.deployment_id}"
+        with _engine_errors("starting the container"):
+            container = self.client.containers.create(
+                spec.image,
+                name=name,
+                detach=True,
+                environment=variables,
+                labels=_labels(
+                    service=spec.service_id,
+                    environment=spec.environment_id,
+                    deployment=spec.deployment_id,
+                ),
+                network=network,
+                # The alias lets the environment's other services reach it by name.
+                networking_config={
+                    network: EndpointConfig(self.client.api.api_version, aliases=[spec.alias])
+                },
+                ports={f"{spec.port}/tcp": ("127.0.0.1", None)},
+                mem_limit=f"{spec.limits.memory_mb}m",
+                memswap_limit=f"{spec.limits.memory_mb}m",
+                nano_cpus=int(spec.limits.cpus * 1e9),
+                pids_limit=spec.limits.pids,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                privileged=False,
+                log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+            )
+            try:
+                container.start()
+                container.reload()
+                bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{spec.port}/tcp") or []
+                if not bindings:
+                    raise PlatformError("The container started without a published port.")
+                return Instance(id=container.id, host_port=int(bindings[0]["HostPort"]))
+            except BaseException:
+                self.remove(container.id)
+                raise
+
+    def state(self, instance_id: str) -> InstanceState:
+        with _engine_errors("checking the container"):
+            try:
+                container = self.client.containers.get(instance_id)
+            except NotFound:
+                return InstanceState(running=False, exit_code=None)
+            status = container.attrs["State"]
+            return InstanceState(
+                running=status.get("Running", False) and not status.get("Restarting", False),
+                exit_code=status.get("ExitCode"),
+                oom_killed=status.get("OOMKilled", False),
+            )
+
+    def tail(self, instance_id: str, lines: int) -> list[str]:
+        with _engine_errors("reading the container's output"):
+            try:
+                output = self.client.containers.get(instance_id).logs(tail=lines)
+            except NotFound:
+                return []
+        return output.decode("utf-8", errors="replace").splitlines()
+
+    def keep_restarting(self, instance_id: str) -> None:
+        # Only once healthy: a crash loop during the health check is a failed
+        # deployment, afterwards it is an outage that restarting may heal.
+        with _engine_errors("setting the restart policy"):
+            self.client.containers.get(instance_id).update(restart_policy={"Name": "unless-stopped"})
+
+    def remove(self, instance_id: str) -> None:
+        with _engine_errors("removing a container"):
+            try:
+                container = self.client.containers.get(instance_id)
+                container.stop(timeout=settings.STOP_TIMEOUT)
+                container.remove(force=True)
+            except NotFound:
+                pass
+
+    def remove_deployment(self, deployment_id: int) -> None:
+        with _engine_errors("removing a deployment's containers"):
+            for container in self.client.containers.list(
+                all=True, filters=_filters(deployment=deployment_id)
+            ):
+                with suppress(NotFound):
+                    container.remove(force=True)
+
+
+def _hang_up(response: requests.Response) -> None:
+    """Close the build's connection: the engine then cancels the build."""
+    sock = _raw_socket(response)
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _dockerignore(context: Path) -> list[str]:
+    path = context / ".dockerignore"
+    if not path.is_file() or path.is_symlink():
+        return []
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]

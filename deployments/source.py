@@ -1,0 +1,207 @@
+"""The one place that talks to git: validate a repository URL, fetch one commit."""
+
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from git import Repo
+from git.cmd import Git
+from git.exc import GitCommandError
+
+from deployments.errors import UserError
+
+# Characters that have no business in a repository URL and that a shell, git's
+# transport helpers or an option parser could give meaning to.
+_FORBIDDEN = re.compile(r"[\s;|&$`<>(){}\[\]'\"\\*?!#^~]")
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$")
+_SUBDIR_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class InvalidSource(ValueError):
+    """The URL, branch or path is refused before git ever runs."""
+
+
+def validate_repository_url(url: str) -> str:
+    url = url.strip()
+    if not url:
+        raise InvalidSource("Enter a repository URL.")
+    if len(url) > 500:
+        raise InvalidSource("The repository URL is too long.")
+    if url.startswith("-"):
+        raise InvalidSource("A repository URL cannot start with a dash.")
+    if _FORBIDDEN.search(url) or any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise InvalidSource("The repository URL contains spaces or characters that are not allowed.")
+    local_allowed = settings.ALLOW_LOCAL_REPOSITORIES
+    if url.startswith("/"):
+        if not local_allowed:
+            raise InvalidSource("Local paths are not allowed; use an https:// URL.")
+        return url
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if not local_allowed:
+            raise InvalidSource("file:// URLs are not allowed; use an https:// URL.")
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise InvalidSource("A file:// URL must name an absolute path on this machine.")
+        return url
+    if scheme != "https":
+        raise InvalidSource("Only https:// repository URLs are supported.")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise InvalidSource("Put no user name or password in the URL.")
+    host = parts.hostname or ""
+    if not host or host.startswith("-") or not re.fullmatch(r"[A-Za-z0-9.-]+", host):
+        raise InvalidSource("The repository URL has no valid host name.")
+    if not parts.path.strip("/"):
+        raise InvalidSource("The repository URL names no repository.")
+    return url
+
+
+def validate_branch(branch: str) -> str:
+    branch = branch.strip()
+    if not _BRANCH.match(branch) or branch.endswith(".lock"):
+        raise InvalidSource(f"{branch!r} is not a valid branch name.")
+    return branch
+
+
+def validate_subdirectory(path: str) -> str:
+    path = path.strip().strip("/")
+    if not path:
+        return ""
+    parts = path.split("/")
+    if any(p in ("", ".", "..") or not _SUBDIR_PART.match(p) for p in parts):
+        raise InvalidSource(
+            "The subdirectory must be a relative path of letters, digits, dots, dashes and underscores."
+        )
+    return path
+
+
+@dataclass
+class Checkout:
+    root: Path
+    commit_sha: str
+    commit_message: str
+    commit_author: str
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _refuse_private_host(url: str) -> None:
+    """Keep https clones away from this machine's own network (SSRF)."""
+    host = urlsplit(url).hostname
+    if not host or settings.ALLOW_LOCAL_REPOSITORIES:
+        return
+    try:
+        infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror:
+        raise UserError(f"The repository host {host} could not be found.") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise UserError(f"The repository host {host} is on a private network.")
+
+
+def _git_env(home: Path) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        "GIT_PROTOCOL_FROM_USER": "0",
+        "LC_ALL": "C",
+    }
+    for name in ("GIT_SSL_CAINFO", "SSL_CERT_FILE", "SSL_CERT_DIR", "http_proxy", "https_proxy"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def _clone_args(url: str, branch: str, target: Path) -> list[str]:
+    allow_file = "always" if settings.ALLOW_LOCAL_REPOSITORIES else "never"
+    return [
+        "git",
+        "-c", "protocol.allow=never",
+        "-c", "protocol.https.allow=always",
+        "-c", f"protocol.file.allow={allow_file}",
+        "-c", "core.hooksPath=/dev/null",
+        "-c", "core.symlinks=true",
+        "-c", "submodule.recurse=false",
+        "-c", "advice.detachedHead=false",
+        "clone", "--quiet", "--depth=1", "--single-branch", "--no-tags",
+        "--no-recurse-submodules", f"--branch={branch}",
+        "--", url, str(target),
+    ]  # fmt: skip
+
+
+def _explain(exc: GitCommandError, url: str, branch: str) -> str:
+    stderr = str(exc.stderr or "")
+    if "Remote branch" in stderr and "not found" in stderr:
+        return f"Branch {branch!r} was not found in {url}."
+    if "could not read Username" in stderr or "Authentication failed" in stderr:
+        return f"The repository {url} is private or does not exist."
+    if "not found" in stderr.lower() or "does not appear to be a git repository" in stderr:
+        return f"No repository was found at {url}."
+    if "Could not resolve host" in stderr:
+        return f"The host of {url} could not be found."
+    if "timed out" in stderr.lower() or exc.status == -9:
+        return f"Cloning {url} took too long and was stopped."
+    return f"The repository {url} could not be cloned."
+
+
+def fetch(url: str, branch: str, workspace: Path, prefix: str = "checkout-") -> Checkout:
+    """Clone exactly one commit of `branch` into a new folder under `workspace`.
+
+    The caller owns the returned folder and removes it with Checkout.remove().
+    """
+    url = validate_repository_url(url)
+    branch = validate_branch(branch)
+    _refuse_private_host(url)
+    workspace.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=workspace))
+    home = root / "home"
+    target = root / "src"
+    home.mkdir()
+    try:
+        Git(str(root)).execute(
+            _clone_args(url, branch, target),
+            env=_git_env(home),
+            kill_after_timeout=settings.CLONE_TIMEOUT,
+        )
+        commit = Repo(target).head.commit
+        checkout = Checkout(
+            root=root,
+            commit_sha=commit.hexsha,
+            commit_message=str(commit.summary)[:500],
+            commit_author=str(commit.author.name or "")[:200],
+        )
+        # Without .git the build context is the same bytes for the same tree,
+        # so the layer cache hits across deployments.
+        shutil.rmtree(target / ".git")
+        shutil.rmtree(home)
+        return checkout
+    except GitCommandError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise UserError(_explain(exc, url, branch)) from None
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def source_dir(checkout: Checkout, subdirectory: str) -> Path:
+    """The service's folder inside the checkout, refusing symlinks that leave it."""
+    base = (checkout.root / "src").resolve()
+    folder = (base / subdirectory).resolve() if subdirectory else base
+    if folder != base and base not in folder.parents:
+        raise UserError(f"The subdirectory {subdirectory!r} points outside the repository.")
+    if not folder.is_dir():
+        raise UserError(f"The subdirectory {subdirectory!r} does not exist in this commit.")
+    return folder

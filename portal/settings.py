@@ -1,0 +1,180 @@
+"""Settings for the portal, the worker and beat: all from environment variables."""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import envbool, envfloat, envint, envlist, envpath, envsecret, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("M3O_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = envsecret("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "accounts",
+    "billing",
+    "environments",
+    "deployments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_sqlite_path = VAR_DIR / "db.sqlite3"
+DATABASES = {
+    "default": environ.Env.db_url_config(envstr("DATABASE_URL", f"sqlite:///{_sqlite_path}")),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so a worker process sees what the tests wrote; a
+    # busy timeout because the web process and the worker write at once.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+}
+
+# --- Redis and Celery -------------------------------------------------------
+REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+DEPLOY_QUEUE = envstr("DEPLOY_QUEUE", "celery")
+
+# --- The pipeline -----------------------------------------------------------
+# A name for this installation, put on every container, image and network, so
+# two installations (or a test run beside `make run`) on one engine never touch
+# each other's objects.
+PLATFORM_NAME = envstr("PLATFORM_NAME", "m3o")
+RUNTIME_BACKEND = envstr("RUNTIME_BACKEND", "docker")
+if RUNTIME_BACKEND not in {"docker"}:
+    raise ImproperlyConfigured(f"RUNTIME_BACKEND {RUNTIME_BACKEND!r} is not known; use 'docker'")
+ALLOW_LOCAL_REPOSITORIES = envbool("ALLOW_LOCAL_REPOSITORIES", False)
+WORKSPACE_DIR = Path(envstr("WORKSPACE_DIR", str(VAR_DIR / "workspace")))
+CLONE_TIMEOUT = envint("CLONE_TIMEOUT", 120, minimum=1)
+BUILD_TIMEOUT = envint("BUILD_TIMEOUT", 900, minimum=1)
+HEALTH_TIMEOUT = envint("HEALTH_TIMEOUT", 60, minimum=1)
+STOP_TIMEOUT = envint("STOP_TIMEOUT", 10, minimum=0)
+HEARTBEAT_INTERVAL = envint("HEARTBEAT_INTERVAL", 10, minimum=1)
+STALE_AFTER = envint("STALE_AFTER", 120, minimum=5)
+QUEUED_RESEND_AFTER = envint("QUEUED_RESEND_AFTER", 600, minimum=5)
+DEPLOY_MAX_RETRIES = envint("DEPLOY_MAX_RETRIES", 5, minimum=0)
+DEPLOY_RETRY_DELAY = envint("DEPLOY_RETRY_DELAY", 10, minimum=1)
+IMAGES_KEPT_PER_SERVICE = envint("IMAGES_KEPT_PER_SERVICE", 5, minimum=1)
+LOG_MAX_LINES = envint("LOG_MAX_LINES", 10000, minimum=10)
+LOG_MAX_LINE_CHARS = envint("LOG_MAX_LINE_CHARS", 2000, minimum=80)
+CRASH_LOG_LINES = envint("CRASH_LOG_LINES", 40, minimum=1)
+
+# Defaults for every instance until billing hands out per-plan limits.
+INSTANCE_MEMORY_MB = envint("INSTANCE_MEMORY_MB", 512, minimum=16)
+INSTANCE_CPUS = envfloat("INSTANCE_CPUS", 1.0, minimum=0.01)
+INSTANCE_PIDS = envint("INSTANCE_PIDS", 256, minimum=16)
+BUILD_MEMORY_MB = envint("BUILD_MEMORY_MB", 2048, minimum=64)
+
+# Base images of generated Dockerfiles. The defaults are the images that
+# scripts/build-base-images.sh builds from Debian's packages; an operator whose
+# engine reaches a registry can say PYTHON_BASE_IMAGE=python:3.12-slim.
+BASE_IMAGE_PREFIX = envstr("BASE_IMAGE_PREFIX", "m3o-base")
+BASE_IMAGES = {
+    "python": envstr("PYTHON_BASE_IMAGE", f"{BASE_IMAGE_PREFIX}/python:bookworm"),
+    "node": envstr("NODE_BASE_IMAGE", f"{BASE_IMAGE_PREFIX}/node:bookworm"),
+    "go": envstr("GO_BASE_IMAGE", f"{BASE_IMAGE_PREFIX}/go:bookworm"),
+    "static": envstr("STATIC_BASE_IMAGE", f"{BASE_IMAGE_PREFIX}/static:bookworm"),
+}
+# A PEM bundle every build that downloads packages trusts; baked into the base
+# images by scripts/build-base-images.sh (read there from the same variable).
+BUILD_CA_BUNDLE = envpath("BUILD_CA_BUNDLE", "", must_exist=True)
+
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-deployments": {
+        "task": "deployments.tasks.reap_stale_deployments",
+        "schedule": max(10, STALE_AFTER // 4),
+    },
+}
+# Redis re-delivers an unacknowledged task after this many seconds. It must be
+# longer than the longest deployment, or a second worker would run the same
+# build while the first is still at it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CLONE_TIMEOUT + BUILD_TIMEOUT + HEALTH_TIMEOUT + 3600,
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite against Postgres, Redis and the Docker engine that
+# scripts/start-services.sh started. Arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SECRET_KEY=${SECRET_KEY:-test-only-secret-key}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:${PG_PORT:-54329}/m3o}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/15}
+export PLATFORM_NAME=${PLATFORM_NAME:-m3o-test}
+export ALLOW_LOCAL_REPOSITORIES=1
+export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium || true)}
+exec .venv/bin/pytest "$@"

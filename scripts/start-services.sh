@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Start the Docker engine and Redis when they are not running (and Postgres
+# when WITH_POSTGRES=1). Safe to run any number of times.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p var/log var/run
+
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+  local limit=$1 what=$2; shift 2
+  for _ in $(seq "$limit"); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  echo "$what did not start in ${limit}s; see var/log/" >&2
+  return 1
+}
+
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "The Docker engine is not running and only root can start it here: start dockerd." >&2
+    exit 1
+  fi
+  echo "Starting the Docker engine"
+  setsid dockerd >var/log/dockerd.log 2>&1 < /dev/null &
+  wait_for 60 "The Docker engine" docker info
+fi
+
+REDIS_PORT=${REDIS_PORT:-6379}
+if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+  echo "Starting Redis on port $REDIS_PORT"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+    --dir "$PWD/var/run" --save '' --appendonly no \
+    --logfile "$PWD/var/log/redis.log" --pidfile "$PWD/var/run/redis.pid"
+  wait_for 20 "Redis" redis-cli -p "$REDIS_PORT" ping
+fi
+
+if [ "${WITH_POSTGRES:-0}" = 1 ]; then
+  scripts/start-postgres.sh
+fi

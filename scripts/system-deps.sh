@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install the system packages the platform needs (Debian/Ubuntu, as root).
+# Anyone else gets a clear list of what to install instead.
+set -euo pipefail
+
+need_cmds=(dockerd docker redis-server git debootstrap)
+packages=(docker.io redis-server git debootstrap ca-certificates curl)
+if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
+  need_cmds+=(chromium pg_ctlcluster)
+  packages+=(chromium postgresql)
+fi
+
+missing=()
+for c in "${need_cmds[@]}"; do
+  command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing: ${missing[*]}" >&2
+  echo "Install these packages, then run again: ${packages[*]}" >&2
+  exit 1
+fi
+
+echo "Installing system packages: ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
