@@ -95,7 +95,10 @@ def request_deploy(service: Service, user=None) -> Deployment:
         service=service, requested_by=user, branch=service.branch, created_at=now
     )
     Deployment.objects.filter(service=service, state=State.QUEUED).exclude(pk=deployment.pk).update(
-        state=State.SUPERSEDED, finished_at=now, failure_reason="A newer deployment was requested."
+        state=State.SUPERSEDED,
+        finished_at=now,
+        log_complete=True,
+        failure_reason="A newer deployment was requested.",
     )
     transaction.on_commit(lambda: _enqueue(deployment.pk))
     return deployment
@@ -124,12 +127,14 @@ def reap_stale_deployments(stale_after: int | None = None) -> list[int]:
             continue
         reaped.append(deployment.pk)
         logs.BuildLog(deployment).write(f"==> Deployment failed: {reason}")
-        logs.publish(deployment.pk, {"state": State.FAILED})
+        Deployment.objects.filter(pk=deployment.pk).update(log_complete=True)
+        logs.publish(deployment.pk, {"state": State.FAILED, "complete": True})
         try:
             runtime = get_runtime()
             runtime.remove_deployment(deployment.pk)
             if deployment.image:
                 runtime.remove_image(deployment.image)
+            runtime.remove_network(deployment.service.environment_id)
         except PlatformError as exc:
             log.error("could not clear deployment %s: %s", deployment.pk, exc)
     resend_before = now - timedelta(seconds=settings.QUEUED_RESEND_AFTER)

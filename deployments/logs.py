@@ -104,7 +104,7 @@ def follow(deployment_id: int, after: int = 0, poll: float = 1.0) -> Iterator[Lo
                 after = line.seq
                 yield line
             deployment = Deployment.objects.get(pk=deployment_id)
-            if deployment.state == Deployment.State.RUNNING or deployment.is_final:
+            if deployment.settled:
                 for line in lines_after(deployment_id, after):
                     after = line.seq
                     yield line

@@ -58,6 +58,8 @@ class Deployment(models.Model):
     failure_reason = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     log_size = models.PositiveIntegerField(default=0)
+    # Set once the worker has written its last line, so followers know to stop.
+    log_complete = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -79,6 +81,11 @@ class Deployment(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more will happen: running or final, with the log complete."""
+        return (self.state == self.State.RUNNING or self.is_final) and self.log_complete
 
     @property
     def url(self) -> str:

@@ -95,30 +95,35 @@ def run(deployment_id: int) -> float | None:
     )
     heartbeat = Heartbeat(deployment_id)
     heartbeat.start()
+    retry_in = None
     try:
         _phases(current)
-        return None
     except UserError as exc:
         _clean_up(current)
         _fail(current, str(exc))
-        return None
     except Cancelled:
         _clean_up(current)
         current.log.write(f"==> Stopped: the deployment is {_state_of(current)}.")
-        return None
     except PlatformError as exc:
         log.error("deployment %s met a platform error: %s", deployment_id, exc)
         _clean_up(current)
-        return _retry_or_fail(current, str(exc))
+        retry_in = _retry_or_fail(current, str(exc))
     except Exception:
         log.exception("deployment %s failed unexpectedly", deployment_id)
         _clean_up(current)
         _fail(current, "The platform met an internal error; the operator has the details.")
-        return None
     finally:
         heartbeat.stop()
         if current.checkout:
             current.checkout.remove()
+    if retry_in is None:
+        close_log(deployment_id)
+    return retry_in
+
+
+def close_log(deployment_id: int) -> None:
+    Deployment.objects.filter(pk=deployment_id).update(log_complete=True)
+    logs.publish(deployment_id, {"complete": True})
 
 
 def _phases(run: Run) -> None:
@@ -262,6 +267,7 @@ def _clean_up(run: Run) -> None:
         run.runtime.remove_deployment(run.deployment.pk)
         if run.image:
             run.runtime.remove_image(run.image)
+        run.runtime.remove_network(run.service.environment_id)
     except Exception:
         log.exception("clean-up of deployment %s was incomplete", run.deployment.pk)
 

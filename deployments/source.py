@@ -29,7 +29,7 @@ class InvalidSource(ValueError):
 
 
 def validate_repository_url(url: str) -> str:
-    url = url.strip()
+
     if not url:
         raise InvalidSource("Enter a repository URL.")
     if len(url) > 500:
@@ -64,7 +64,7 @@ def validate_repository_url(url: str) -> str:
 
 
 def validate_branch(branch: str) -> str:
-    branch = branch.strip()
+
     if not _BRANCH.match(branch) or branch.endswith(".lock"):
         raise InvalidSource(f"{branch!r} is not a valid branch name.")
     return branch
@@ -152,6 +152,8 @@ def _explain(exc: GitCommandError, url: str, branch: str) -> str:
         return f"No repository was found at {url}."
     if "Could not resolve host" in stderr:
         return f"The host of {url} could not be found."
+    if "Failed to connect" in stderr or "Connection refused" in stderr:
+        return f"The repository {url} could not be reached."
     if "timed out" in stderr.lower() or exc.status == -9:
         return f"Cloning {url} took too long and was stopped."
     return f"The repository {url} could not be cloned."

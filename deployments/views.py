@@ -88,7 +88,7 @@ def deployment_log(request, deployment_id: int):
     return JsonResponse(
         {
             "state": deployment.state,
-            "final": deployment.is_final or deployment.state == Deployment.State.RUNNING,
+            "final": deployment.settled,
             "failure_reason": deployment.failure_reason,
             "url": deployment.url,
             "lines": [{"seq": line.seq, "text": line.text} for line in lines],

@@ -221,14 +221,28 @@ class DockerRuntime:
         return name
 
     def remove_network(self, environment_id: int) -> None:
+        """Remove the environment's network unless a container still uses it."""
         with _engine_errors("removing the environment's network"):
             for network in self.client.networks.list(names=[network_name(environment_id)]):
-                with suppress(NotFound):
+                try:
                     network.remove()
+                except NotFound:
+                    pass
+                except APIError as exc:
+                    if exc.status_code != 403:  # 403: it still has containers
+                        raise
 
     # --- instances ---------------------------------------------------------
 
     def start(self, spec: InstanceSpec) -> Instance:
+        try:
+            return self._start(spec)
+        except NotFound:
+            # The network went away with the environment's last container
+            # between ensure_network() and create(): make it again, once.
+            return self._start(spec)
+
+    def _start(self, spec: InstanceSpec) -> Instance:
         network = self.ensure_network(spec.environment_id)
         variables = {**spec.variables, "PORT": str(spec.port)}
         name = f"{settings.PLATFORM_NAME}-{spec.alias}-e{spec.environment_id}-d{spec.deployment_id}"

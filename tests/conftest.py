@@ -1,0 +1,194 @@
+"""Shared fixtures: named users, local git repositories, a real Celery worker,
+and clean-up of everything the tests made on the Docker engine."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from deployments.models import Deployment, LogLine
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "apps"
+WORKER_ENV = {
+    "HEALTH_TIMEOUT": "15",
+    "BUILD_TIMEOUT": "300",
+    "HEARTBEAT_INTERVAL": "2",
+    "DEPLOY_RETRY_DELAY": "1",
+}
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", "alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.com", "bob-password-1")
+
+
+class GitRepo:
+    """A repository on disk, made from one of tests/apps, reachable by file:// URL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url = f"file://{path}"
+
+    def git(self, *args: str) -> str:
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "Alice",
+            "GIT_AUTHOR_EMAIL": "alice@example.com",
+            "GIT_COMMITTER_NAME": "Alice",
+            "GIT_COMMITTER_EMAIL": "alice@example.com",
+        }
+        return subprocess.run(
+            ["git", *args], cwd=self.path, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def commit(self, message: str, files: dict[str, str] | None = None) -> str:
+        for name, text in (files or {}).items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def make_repo(tmp_path):
+    def make(app: str, branch: str = "main") -> GitRepo:
+        path = tmp_path / f"{app}-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(APPS / app, path)
+        repo = GitRepo(path)
+        repo.git("init", "-q", "-b", branch)
+        repo.commit(f"First version of {app}")
+        return repo
+
+    return make
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class Worker:
+    """A real `celery worker` process, on its own queue, with its own settings."""
+
+    def __init__(self, queue: str, log_path: Path, env: dict[str, str]) -> None:
+        self.queue = queue
+        self.log_path = log_path
+        full_env = {**os.environ, **WORKER_ENV, **env, "DATABASE_URL": database_url()}
+        full_env["DEPLOY_QUEUE"] = queue
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue,
+                "--concurrency", "2", "--loglevel", "INFO", "-n", f"{queue}@%h",
+                "--without-mingle", "--without-gossip",
+            ],
+            cwd=ROOT, env=full_env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while b" ready." not in log_path.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """Kill the worker and its pool at once, as a crash or OOM kill would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def worker_factory(django_db_setup, django_db_blocker, tmp_path_factory):
+    workers = []
+
+    def start(queue: str, **env: str) -> Worker:
+        worker = Worker(queue, tmp_path_factory.mktemp("worker") / f"{queue}.log", env)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_worker(worker_factory):
+    return worker_factory("tests")
+
+
+@pytest.fixture
+def worker(shared_worker, transactional_db, settings, engine_clean_up):
+    """The session's worker, with this test's deployments routed to it."""
+    settings.DEPLOY_QUEUE = shared_worker.queue
+    return shared_worker
+
+
+@pytest.fixture
+def engine_clean_up():
+    """After the test, remove what it left running on the engine."""
+    yield
+    clean_engine()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _engine_clean_up_at_the_end():
+    yield
+    clean_engine()
+
+
+def clean_engine() -> None:
+    """Remove every container, network and app image of this test platform."""
+    try:
+        client = docker.from_env()
+    except docker.errors.DockerException:
+        return
+    label = f"org.m3o.platform={settings.PLATFORM_NAME}"
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": label}):
+        network.remove()
+    for image in client.images.list(filters={"label": label}):
+        for tag in image.tags:
+            client.images.remove(tag, noprune=True)
+
+
+def wait_for(deployment: Deployment, timeout: float = 240) -> Deployment:
+    """Wait until the deployment runs or has failed; return it fresh from the database."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        deployment.refresh_from_db()
+        if deployment.settled:
+            return deployment
+        time.sleep(0.5)
+    raise AssertionError(f"deployment {deployment.pk} still {deployment.state}:\n{log_text(deployment)}")
+
+
+def log_text(deployment: Deployment) -> str:
+    return "\n".join(LogLine.objects.filter(deployment=deployment).values_list("text", flat=True))

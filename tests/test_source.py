@@ -1,0 +1,90 @@
+"""Repository URLs, branches and paths are checked before git ever runs."""
+
+import pytest
+
+from deployments import source
+from deployments.errors import UserError
+from deployments.source import InvalidSource, validate_branch, validate_repository_url, validate_subdirectory
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ext::sh -c touch% /tmp/pwned",
+        "ext::sh",
+        "--upload-pack=touch /tmp/pwned",
+        "-u/tmp/x",
+        "ssh://-oProxyCommand=touch /tmp/pwned/x",
+        "ssh://-oProxyCommand=x/y",
+        "git@github.com:alice/app.git",
+        "http://github.com/alice/app.git",
+        "https://github.com/alice/app.git; rm -rf /",
+        "https://github.com/alice/app.git && id",
+        "https://github.com/alice/$(id).git",
+        "https://github.com/alice/`id`.git",
+        "https://github.com/alice/app.git|id",
+        "https://github.com/alice/app .git",
+        "https://github.com/alice/app.git\n",
+        "https://github.com/alice/app\t.git",
+        "https://alice:secret@github.com/alice/app.git",
+        "https://github.com/",
+        "https:///alice/app.git",
+        "",
+    ],
+)
+def test_bad_urls_are_refused(url, settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = False
+    with pytest.raises(InvalidSource):
+        validate_repository_url(url)
+
+
+@pytest.mark.parametrize("url", ["file:///srv/git/app.git", "/srv/git/app.git"])
+def test_local_repositories_only_when_allowed(url, settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = False
+    with pytest.raises(InvalidSource, match="not allowed"):
+        validate_repository_url(url)
+    settings.ALLOW_LOCAL_REPOSITORIES = True
+    assert validate_repository_url(url) == url
+
+
+@pytest.mark.parametrize("url", ["https://github.com/alice/app.git", "https://git.example.org:8443/team/app"])
+def test_good_urls_pass(url, settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = False
+    assert validate_repository_url(url) == url
+
+
+@pytest.mark.parametrize("branch", ["main", "release/1.2", "feature_x-2"])
+def test_good_branches(branch):
+    assert validate_branch(branch) == branch
+
+
+@pytest.mark.parametrize(
+    "branch", ["-x", "--upload-pack=x", "a..b", "a b", "x;y", "ends/", "x.lock", "a@{1}"]
+)
+def test_bad_branches(branch):
+    with pytest.raises(InvalidSource):
+        validate_branch(branch)
+
+
+@pytest.mark.parametrize("path", ["../etc", "a/../../b", "a b", "/abs/../x", "a/./b", "$(id)"])
+def test_bad_subdirectories(path):
+    with pytest.raises(InvalidSource):
+        validate_subdirectory(path)
+
+
+def test_subdirectory_is_normalised():
+    assert validate_subdirectory("/services/api/") == "services/api"
+    assert validate_subdirectory("") == ""
+
+
+def test_private_hosts_are_refused_for_https(settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = False
+    with pytest.raises(UserError, match="private network"):
+        source._refuse_private_host("https://127.0.0.1/alice/app.git")
+
+
+def test_a_bad_url_never_reaches_git(tmp_path, settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = False
+    with pytest.raises(InvalidSource):
+        source.fetch("ext::sh -c id", "main", tmp_path)
+    assert list(tmp_path.iterdir()) == []
