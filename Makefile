@@ -8,10 +8,10 @@ PY := $(VENV)/bin/python
 CA_BUNDLE := $(firstword $(BUILD_CA_BUNDLE) $(wildcard /etc/ssl/certs/ca-certificates.crt))
 export BUILD_CA_BUNDLE := $(CA_BUNDLE)
 
-.PHONY: run test setup system venv services base-images migrate lint superuser
+.PHONY: run test setup system venv services base-images migrate static lint superuser
 
 run: export DEBUG ?= 1
-run: setup migrate
+run: setup migrate static
 	@$(PY) manage.py ensure_admin
 	@echo "Dashboard: http://127.0.0.1:8000"
 	$(VENV)/bin/honcho start -f Procfile
@@ -39,6 +39,9 @@ services:
 
 base-images:
 	@scripts/build-base-images.sh
+
+static: venv
+	$(PY) manage.py collectstatic --noinput -v0
 
 migrate:
 	$(PY) manage.py migrate --noinput
