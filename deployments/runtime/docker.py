@@ -270,6 +270,9 @@ class DockerRuntime:
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 privileged=False,
+                # A tiny init as PID 1 forwards the stop signal, so an app that
+                # ignores SIGTERM as PID 1 still stops without the full timeout.
+                init=True,
                 log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
             )
             try:
