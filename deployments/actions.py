@@ -126,8 +126,9 @@ def reap_stale_deployments(stale_after: int | None = None) -> list[int]:
         if not failed:
             continue
         reaped.append(deployment.pk)
-        logs.BuildLog(deployment).write(f"==> Deployment failed: {reason}")
-        Deployment.objects.filter(pk=deployment.pk).update(log_complete=True)
+        build_log = logs.BuildLog(deployment)
+        build_log.write(f"==> Deployment failed: {reason}")
+        Deployment.objects.filter(pk=deployment.pk).update(log_size=build_log.size, log_complete=True)
         logs.publish(deployment.pk, {"state": State.FAILED, "complete": True})
         try:
             runtime = get_runtime()

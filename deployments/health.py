@@ -43,4 +43,4 @@ def wait(url: str, port: int, timeout: float, state: Callable[[], InstanceState]
                 f"The app did not answer HTTP on port {port} within {int(timeout)} s. It must "
                 "listen on 0.0.0.0 at the port given in the PORT variable."
             )
-        time.sleep(0.3)
+        time.sleep(0.1)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import redis
 from django.conf import settings
-from django.db.models import F
+from django.db.models import Max
 
 from deployments.models import Deployment, LogLine
 
@@ -51,7 +51,9 @@ class BuildLog:
 
     def __init__(self, deployment: Deployment) -> None:
         self.deployment_id = deployment.pk
-        self.size = deployment.log_size
+        # From the lines themselves: the count on the row may lag behind.
+        last = LogLine.objects.filter(deployment_id=deployment.pk).aggregate(last=Max("seq"))["last"]
+        self.size = last or 0
         self.cut = False
 
     def write(self, text: str) -> None:
@@ -68,11 +70,17 @@ class BuildLog:
         self._store(text)
 
     def _store(self, text: str) -> None:
+        # One INSERT and one publish per line; the count on the deployment row
+        # is brought up to date now and then, not per line (builds are chatty).
         seq = self.size + 1
         LogLine.objects.create(deployment_id=self.deployment_id, seq=seq, text=text)
-        Deployment.objects.filter(pk=self.deployment_id).update(log_size=F("log_size") + 1)
         self.size = seq
-        publish(self.deployment_id, {"seq": seq, "text": text})
+        publish(self.deployment_id, {"seq": seq})
+        if seq % 50 == 0:
+            self.save_size()
+
+    def save_size(self) -> None:
+        Deployment.objects.filter(pk=self.deployment_id).update(log_size=self.size)
 
 
 def publish(deployment_id: int, message: dict) -> None:

@@ -116,6 +116,7 @@ def run(deployment_id: int) -> float | None:
         heartbeat.stop()
         if current.checkout:
             current.checkout.remove()
+    current.log.save_size()
     if retry_in is None:
         close_log(deployment_id)
     return retry_in

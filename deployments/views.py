@@ -29,6 +29,8 @@ def _deployments(user):
 
 @login_required
 def dashboard(request):
+    if not Service.objects.filter(environment__owner=request.user).exists():
+        return redirect("onboarding")
     form = DeployForm()
     return render(request, "deployments/dashboard.html", {"services": _listed(request.user), "form": form})
 

@@ -26,14 +26,25 @@ WORKER_ENV = {
 }
 
 
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", "alice@example.com", "alice-password-1")
+def make_user(name: str):
+    """A user who signed up and verified their email, as allauth would leave them."""
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+
+    email = f"{name}@example.com"
+    user = get_user_model().objects.create_user(name, email, f"{name}-password-1")
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
 
 
 @pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", "bob@example.com", "bob-password-1")
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob")
 
 
 class GitRepo:
@@ -174,9 +185,10 @@ def clean_engine() -> None:
         container.remove(force=True)
     for network in client.networks.list(filters={"label": label}):
         network.remove()
-    for image in client.images.list(filters={"label": label}):
+    for image in client.images.list():
         for tag in image.tags:
-            client.images.remove(tag, noprune=True)
+            if tag.startswith(f"{settings.PLATFORM_NAME}-app/"):
+                client.images.remove(tag, noprune=True)
 
 
 def wait_for(deployment: Deployment, timeout: float = 240) -> Deployment:

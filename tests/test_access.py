@@ -29,10 +29,12 @@ def test_bob_gets_404_for_alices_objects(client, bob, alices_deployment, name, m
     client.logout()
     response = getattr(client, method)(url)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("account_login"))
 
 
 @pytest.mark.django_db
 def test_bob_does_not_see_alices_services_on_the_dashboard(client, bob, alices_deployment):
     client.force_login(bob)
-    assert b"No services yet" in client.get(reverse("dashboard")).content
+    assert client.get(reverse("dashboard")).url == reverse("onboarding")
+    client.force_login(alices_deployment.service.environment.owner)
+    assert b"web" in client.get(reverse("dashboard")).content

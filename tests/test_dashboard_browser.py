@@ -11,8 +11,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.browser]
 
 def test_deploy_from_the_dashboard_and_follow_the_log_live(worker, live_server, page, alice, make_repo):  # noqa: F811
     repo = make_repo("python-dockerfile")
-    log_in(page, live_server.url, "alice", "alice-password-1")
-    expect(page.get_by_text("No services yet.")).to_be_visible()
+    log_in(page, live_server.url, "alice@example.com", "alice-password-1")
+    expect(page.get_by_role("heading", name="Welcome to M3O")).to_be_visible()
 
     page.get_by_label("Repository URL").fill(repo.url)
     page.get_by_label("Service name").fill("hello")
@@ -37,13 +37,13 @@ def test_deploy_from_the_dashboard_and_follow_the_log_live(worker, live_server, 
     expect(row.locator("a.url")).to_have_text(deployment.url)
 
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
     page.goto(live_server.url + "/")
-    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
 
 
 def test_a_bad_url_in_the_form_is_refused_with_a_reason(live_server, page, alice, transactional_db):  # noqa: F811
-    log_in(page, live_server.url, "alice", "alice-password-1")
+    log_in(page, live_server.url, "alice@example.com", "alice-password-1")
     page.get_by_label("Repository URL").fill("ext::sh -c id")
     page.get_by_label("Service name").fill("evil")
     page.get_by_role("button", name="Deploy").click()

@@ -28,6 +28,7 @@ def test_lines_are_numbered_and_capped(deployment, settings):
     log = logs.BuildLog(deployment)
     for number in range(25):
         log.write(f"line {number}")
+    log.save_size()
     lines = list(LogLine.objects.filter(deployment=deployment))
     assert [line.seq for line in lines] == list(range(1, 12))
     assert lines[-1].text == "[log cut: more than 10 lines; the rest is not kept]"

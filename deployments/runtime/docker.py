@@ -5,7 +5,6 @@ PlatformError (retried); what the user's code did becomes a UserError.
 """
 
 import codecs
-import json
 import logging
 import socket
 import threading
@@ -128,7 +127,8 @@ class DockerRuntime:
             "pull": "",
             "memory": str(memory_mb * 1024 * 1024),
             "memswap": "-1",
-            "labels": json.dumps(_labels(service=service_id, deployment=deployment_id)),
+            # No build labels: the classic builder turns each into an extra
+            # step that never hits the cache. Images are known by their name.
         }
         context_tar = tar(str(context), exclude=_dockerignore(context), dockerfile=(dockerfile, None))
         with _engine_errors("sending the build context"), context_tar as body:
