@@ -1,8 +1,14 @@
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from environments.models import Environment, slug_validator
+
+
+def _new_webhook_secret() -> str:
+    return secrets.token_hex(32)
 
 
 class Service(models.Model):
@@ -13,6 +19,13 @@ class Service(models.Model):
     subdirectory = models.CharField(max_length=300, blank=True, default="")
     port = models.PositiveIntegerField(default=8080)
     variables = models.JSONField(default=dict, blank=True)
+    # Set when the service was picked from the owner's GitHub repositories:
+    # "owner/name", whether it is private (cloned with the owner's token), and
+    # the push webhook registered on it (None: the owner adds it by hand).
+    github_repository = models.CharField(max_length=200, blank=True, default="")
+    is_private = models.BooleanField(default=False)
+    webhook_id = models.BigIntegerField(null=True, blank=True)
+    webhook_secret = models.CharField(max_length=64, default=_new_webhook_secret, editable=False)
     # The deployment that serves now; switched only after a new one is healthy.
     live_deployment = models.ForeignKey(
         "Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -102,6 +115,25 @@ class Deployment(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class WebhookDelivery(models.Model):
+    """One delivery from a Git host, kept so a redelivery is recognised and ignored."""
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event = models.CharField(max_length=50)
+    outcome = models.CharField(max_length=200, blank=True, default="")
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.delivery_id}"
 
 
 class LogLine(models.Model):
