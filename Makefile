@@ -14,7 +14,7 @@ run: export DEBUG ?= 1
 run: setup migrate static
 	@$(PY) manage.py ensure_admin
 	@echo "Dashboard: http://127.0.0.1:8000"
-	$(VENV)/bin/honcho start -f Procfile
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 test: export WITH_TEST_DEPS := 1
 test: export WITH_POSTGRES := 1

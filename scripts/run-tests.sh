@@ -8,6 +8,7 @@ export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:${PG_PORT:-543
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/15}
 export PLATFORM_NAME=${PLATFORM_NAME:-m3o-test}
 export ALLOW_LOCAL_REPOSITORIES=1
+export HTTPS=${HTTPS:-false}
 export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium || true)}
 .venv/bin/python manage.py collectstatic --noinput -v0
 exec .venv/bin/pytest "$@"
