@@ -28,5 +28,14 @@ class GitHubAdapter(GitHubOAuth2Adapter):
         return f"{settings.GITHUB_API_URL}/user/emails"
 
 
-oauth2_login = OAuth2LoginView.adapter_view(GitHubAdapter)
+class GitHubLoginView(OAuth2LoginView):
+    def get_provider(self):
+        # The provider builds the authorize redirect with its own adapter class,
+        # whose URLs were fixed at import; hand it ours.
+        provider = super().get_provider()
+        provider.oauth2_adapter_class = GitHubAdapter
+        return provider
+
+
+oauth2_login = GitHubLoginView.adapter_view(GitHubAdapter)
 oauth2_callback = OAuth2CallbackView.adapter_view(GitHubAdapter)

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deployments import logs
+from deployments import logs, webhooks
 from deployments.errors import PlatformError
-from deployments.models import Deployment, Service
+from deployments.models import Deployment, Service, WebhookDelivery
 from deployments.source import (
     InvalidSource,
     validate_branch,
@@ -79,6 +79,8 @@ def deploy_repository(
     )
     if not created:
         service.repository_url, service.branch, service.subdirectory = url, branch, subdirectory
+        # A pasted URL is cloned without a token; picking from GitHub sets these again.
+        service.github_repository, service.is_private = "", False
     if port is not None:
         if not 1 <= port <= 65535:
             raise ActionError("The port must be between 1 and 65535.")
@@ -102,6 +104,50 @@ def request_deploy(service: Service, user=None) -> Deployment:
     )
     transaction.on_commit(lambda: _enqueue(deployment.pk))
     return deployment
+
+
+@transaction.atomic
+def receive_webhook(
+    service: Service, *, delivery_id: str, event: str, payload: dict
+) -> tuple[WebhookDelivery, bool]:
+    """Act on a verified delivery from GitHub, once per delivery id.
+
+    Returns the delivery's record and whether this call made it: a redelivery,
+    or a second request racing the first, finds the record and does nothing.
+    A push to the tracked branch queues a deployment; anything else is recorded
+    as ignored.
+    """
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                delivery_id=delivery_id, service=service, event=event[:50]
+            )
+    except IntegrityError:
+        # On Postgres a concurrent insert of the same id waits for the first
+        # transaction, so by now its row is committed and can be read.
+        return WebhookDelivery.objects.get(delivery_id=delivery_id), False
+    outcome, deploy = _decide(service, event, payload)
+    delivery.outcome = outcome[:200]
+    if deploy:
+        delivery.deployment = request_deploy(service, user=None)
+    delivery.save(update_fields=["outcome", "deployment"])
+    return delivery, True
+
+
+def _decide(service: Service, event: str, payload: dict) -> tuple[str, bool]:
+    """What a delivery means for the service, in words, and whether to deploy."""
+    if event == "ping":
+        return "ping", False
+    if event != "push":
+        return f"ignored: {event} event", False
+    push = webhooks.push_of(payload)
+    if push.branch is None:
+        return (f"ignored: tag {push.tag}" if push.tag else f"ignored: push to {push.ref or 'no ref'}"), False
+    if push.deleted:
+        return f"ignored: branch {push.branch} deleted", False
+    if push.branch != service.branch:
+        return f"ignored: push to branch {push.branch}", False
+    return f"deploying {push.after[:12] or 'the head'} of {push.branch}", True
 
 
 def reap_stale_deployments(stale_after: int | None = None) -> list[int]:

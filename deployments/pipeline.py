@@ -9,11 +9,13 @@ retried by the task) for the platform's.
 import logging
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from accounts import github
 from billing.quotas import limits_for
 from deployments import build, health, logs, source
 from deployments.errors import Cancelled, PlatformError, UserError
@@ -135,6 +137,7 @@ def _phases(run: Run) -> None:
         deployment.branch,
         settings.WORKSPACE_DIR,
         prefix=f"d{deployment.pk}-",
+        token=_clone_token(service),
     )
     checkout = run.checkout
     Deployment.objects.filter(pk=deployment.pk).update(
@@ -189,6 +192,19 @@ def _phases(run: Run) -> None:
         raise
     run.log.write(f"==> Healthy after {seconds:.1f} s")
     _switch(run)
+
+
+def _clone_token(service: Service) -> str | None:
+    """The owner's GitHub token for a private repository; sent to GitHub's host only."""
+    if not service.is_private:
+        return None
+    name = service.github_repository or service.repository_url
+    if urlsplit(service.repository_url).netloc != urlsplit(settings.GITHUB_URL).netloc:
+        raise UserError(f"The private repository {name} is not on {settings.GITHUB_URL}; deploy it again.")
+    token = github.user_token(service.environment.owner)
+    if not token:
+        raise UserError(f"Reconnect GitHub: the token for private repository {name} is missing or expired.")
+    return token
 
 
 def _copy_crash_output(run: Run) -> None:

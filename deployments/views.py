@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import OuterRef, Subquery
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from deployments import actions, logs
@@ -56,7 +57,11 @@ def deploy(request):
 def service_detail(request, service_id: int):
     service = get_object_or_404(_services(request.user), pk=service_id)
     deployments = service.deployments.order_by("-id")[:50]
-    return render(request, "deployments/service.html", {"service": service, "deployments": deployments})
+    webhook_url = request.build_absolute_uri(reverse("github-webhook"))
+    return render(
+        request, "deployments/service.html",
+        {"service": service, "deployments": deployments, "webhook_url": webhook_url},
+    )  # fmt: skip
 
 
 @login_required

@@ -191,7 +191,9 @@ REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        # Rate limits and sessions-to-be; a database of its own keeps a cache
+        # flush from ever touching the broker's queues.
+        "LOCATION": envstr("CACHE_URL", REDIS_URL),
         "KEY_PREFIX": envstr("PLATFORM_NAME", "m3o"),
     }
 }

@@ -6,9 +6,13 @@ cd "$(dirname "$0")/.."
 export SECRET_KEY=${SECRET_KEY:-test-only-secret-key}
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:${PG_PORT:-54329}/m3o}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/15}
+export CACHE_URL=${CACHE_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/9}
 export PLATFORM_NAME=${PLATFORM_NAME:-m3o-test}
 export ALLOW_LOCAL_REPOSITORIES=1
 export HTTPS=${HTTPS:-false}
 export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium || true)}
+# A checkout folder of its own per run, so runs side by side never see each other's.
+export WORKSPACE_DIR=${WORKSPACE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/m3o-test-workspace.XXXXXX")}
+trap 'rm -rf "$WORKSPACE_DIR"' EXIT
 .venv/bin/python manage.py collectstatic --noinput -v0
-exec .venv/bin/pytest "$@"
+.venv/bin/pytest "$@"

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from deployments.models import Deployment, LogLine
+from tests.browser import browser, page  # noqa: F401  (one Chromium for the whole run)
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = Path(__file__).resolve().parent / "apps"
@@ -24,6 +25,14 @@ WORKER_ENV = {
     "HEARTBEAT_INTERVAL": "2",
     "DEPLOY_RETRY_DELAY": "1",
 }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits count in the real Redis cache: every test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 def make_user(name: str):

@@ -4,12 +4,12 @@ import pytest
 from playwright.sync_api import expect
 
 from deployments.models import Deployment
-from tests.browser import browser, log_in, page  # noqa: F401
+from tests.browser import log_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
 
 
-def test_deploy_from_the_dashboard_and_follow_the_log_live(worker, live_server, page, alice, make_repo):  # noqa: F811
+def test_deploy_from_the_dashboard_and_follow_the_log_live(worker, live_server, page, alice, make_repo):
     repo = make_repo("python-dockerfile")
     log_in(page, live_server.url, "alice@example.com", "alice-password-1")
     expect(page.get_by_role("heading", name="Welcome to M3O")).to_be_visible()
@@ -42,7 +42,7 @@ def test_deploy_from_the_dashboard_and_follow_the_log_live(worker, live_server, 
     expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
 
 
-def test_a_bad_url_in_the_form_is_refused_with_a_reason(live_server, page, alice, transactional_db):  # noqa: F811
+def test_a_bad_url_in_the_form_is_refused_with_a_reason(live_server, page, alice, transactional_db):
     log_in(page, live_server.url, "alice@example.com", "alice-password-1")
     page.get_by_label("Repository URL").fill("ext::sh -c id")
     page.get_by_label("Service name").fill("evil")

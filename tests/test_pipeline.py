@@ -118,6 +118,7 @@ def test_redeploy_goes_live_before_the_old_container_is_removed(worker, alice, m
     (new_container,) = containers_of(second)
     assert order.index(("start", new_container.id)) < order.index(("destroy", old_container.id))
     assert "Previous deployment" in log_text(second)
+    assert "Using cache" in log_text(second), "the layer cache of the first build was not reused"
 
 
 def test_failed_redeploy_leaves_the_old_deployment_serving(worker, alice, make_repo):

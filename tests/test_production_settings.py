@@ -12,7 +12,8 @@ def test_check_deploy_is_clean_with_production_settings():
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "HTTPS", "SECRET_KEY", "ALLOW_LOCAL_REPOSITORIES"}
+        if key
+        not in {"DEBUG", "HTTPS", "SECRET_KEY", "ALLOW_LOCAL_REPOSITORIES", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     env.update(SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="m3o.example.com")
     result = subprocess.run(

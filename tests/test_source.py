@@ -47,6 +47,31 @@ def test_local_repositories_only_when_allowed(url, settings):
     assert validate_repository_url(url) == url
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/git/alice/app.git", "http://localhost/alice/app.git"])
+def test_http_on_this_machine_only_when_local_repositories_are_allowed(url, settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = False
+    with pytest.raises(InvalidSource, match="Only https://"):
+        validate_repository_url(url)
+    settings.ALLOW_LOCAL_REPOSITORIES = True
+    assert validate_repository_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://github.com/alice/app.git",
+        "http://127.0.0.2/alice/app.git",
+        "http://localhost.example.com/alice/app.git",
+        "http://user:token@127.0.0.1:8080/alice/app.git",
+        "http://127.0.0.1:8080/",
+    ],
+)
+def test_other_http_urls_are_refused_even_when_local_repositories_are_allowed(url, settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = True
+    with pytest.raises(InvalidSource):
+        validate_repository_url(url)
+
+
 @pytest.mark.parametrize("url", ["https://github.com/alice/app.git", "https://git.example.org:8443/team/app"])
 def test_good_urls_pass(url, settings):
     settings.ALLOW_LOCAL_REPOSITORIES = False

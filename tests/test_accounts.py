@@ -1,0 +1,62 @@
+"""Sign-in protections: rate limits on failed logins, and TOTP two-factor authentication."""
+
+import time
+
+import pytest
+from allauth.mfa import app_settings
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def attempt(client, password):
+    return client.post(reverse("account_login"), {"login": "alice@example.com", "password": password})
+
+
+def test_a_burst_of_failed_logins_is_refused_even_with_the_right_password(client, alice):
+    for _ in range(5):
+        response = attempt(client, "wrong password")
+        assert response.status_code == 200
+        assert b"The email address and/or password you specified are not correct" in response.content
+    response = attempt(client, "alice-password-1")
+    assert b"Too many failed login attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_right_password_works_before_the_limit(client, alice):
+    attempt(client, "wrong password")
+    response = attempt(client, "alice-password-1")
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+def current_code(secret: str) -> str:
+    """What the user's authenticator app shows now."""
+    counter = int(time.time()) // app_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def test_alice_turns_on_totp_and_then_needs_a_code_to_sign_in(client, alice):
+    client.force_login(alice)
+    page = client.get(reverse("mfa_activate_totp"))
+    assert page.url.startswith(reverse("account_reauthenticate"))  # asks for the password first
+    client.post(reverse("account_reauthenticate"), {"password": "alice-password-1"})
+    page = client.get(reverse("mfa_activate_totp"))
+    assert page.status_code == 200
+    secret = page.context["form"].secret
+    response = client.post(reverse("mfa_activate_totp"), {"code": current_code(secret)})
+    assert response.status_code == 302
+    assert alice.authenticator_set.filter(type="totp").exists()
+
+    client.logout()
+    response = attempt(client, "alice-password-1")
+    assert response.status_code == 302
+    assert response.url == reverse("mfa_authenticate")
+    assert "_auth_user_id" not in client.session
+    wrong = "000000" if current_code(secret) != "000000" else "111111"
+    client.post(reverse("mfa_authenticate"), {"code": wrong})
+    assert "_auth_user_id" not in client.session
+    response = client.post(reverse("mfa_authenticate"), {"code": current_code(secret)})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
