@@ -1,8 +1,10 @@
 """Sign-in protections: rate limits on failed logins, and TOTP two-factor authentication."""
 
+import re
 import time
 
 import pytest
+from allauth.account.models import EmailAddress
 from allauth.mfa import app_settings
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.urls import reverse
@@ -60,3 +62,53 @@ def test_alice_turns_on_totp_and_then_needs_a_code_to_sign_in(client, alice):
     response = client.post(reverse("mfa_authenticate"), {"code": current_code(secret)})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+def test_a_burst_of_sign_ups_from_one_address_is_refused(client, settings):
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "signup": "3/m/ip"}
+    for number in range(3):
+        response = client.post(
+            reverse("account_signup"),
+            {
+                "email": f"user{number}@example.com",
+                "password1": "a long passphrase 42",
+                "password2": "a long passphrase 42",
+            },
+        )
+        assert response.status_code == 302
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "user9@example.com",
+            "password1": "a long passphrase 42",
+            "password2": "a long passphrase 42",
+        },
+    )
+    assert response.status_code == 429
+    assert not EmailAddress.objects.filter(email="user9@example.com").exists()
+
+
+def test_password_reset_mail_leads_to_a_new_password(client, alice, mailoutbox):
+    client.post(reverse("account_reset_password"), {"email": "alice@example.com"})
+    (message,) = mailoutbox
+    link = re.search(r"http://\S+/accounts/password/reset/key/\S+/", message.body).group(0)
+    form = client.get(link, follow=True)
+    client.post(
+        form.redirect_chain[-1][0],
+        {"password1": "a new long passphrase", "password2": "a new long passphrase"},
+    )
+    client.logout()
+    assert attempt(client, "alice-password-1").status_code == 200
+    response = client.post(
+        reverse("account_login"), {"login": "alice@example.com", "password": "a new long passphrase"}
+    )
+    assert response.status_code == 302
+
+
+def test_email_change_needs_the_new_address_verified(client, alice, mailoutbox):
+    client.force_login(alice)
+    client.post(reverse("account_email"), {"action_add": "", "email": "alice@new.example"})
+    address = EmailAddress.objects.get(email="alice@new.example")
+    assert not address.verified
+    (message,) = mailoutbox
+    assert "alice@new.example" in message.to
