@@ -43,6 +43,8 @@ class Repository:
     clone_url: str
     html_url: str
     admin: bool
+    # GitHub's reading of the LICENSE file: an SPDX id, "NOASSERTION", or "" for none.
+    license_spdx_id: str = ""
 
     @property
     def owner(self) -> str:
@@ -162,7 +164,14 @@ def _repository(data: Any) -> Repository:
         clone_url=_str(data, "clone_url"),
         html_url=_str(data, "html_url"),
         admin=bool((permissions or {}).get("admin", False)),
+        license_spdx_id=_license_of(data),
     )
+
+
+def _license_of(data: dict) -> str:
+    license_data = data.get("license")
+    spdx_id = license_data.get("spdx_id") if isinstance(license_data, dict) else None
+    return spdx_id if isinstance(spdx_id, str) else ""
 
 
 def _next_link(response: requests.Response) -> str | None:

@@ -19,7 +19,7 @@ from deployments.source import (
     validate_subdirectory,
 )
 from environments.actions import get_or_create_environment
-from environments.models import slug_validator
+from environments.models import Environment, slug_validator
 
 log = logging.getLogger(__name__)
 State = Deployment.State
@@ -65,13 +65,24 @@ def deploy_repository(
     repository_url: str,
     branch: str = "main",
     subdirectory: str = "",
-    environment: str = "production",
+    environment: "str | Environment" = "production",
     port: int | None = None,
 ) -> Deployment:
-    """Create the service (or update where it comes from) and deploy it."""
+    """Create the service (or update where it comes from) and deploy it.
+
+    `environment` is one of the user's own by name (created when missing), or
+    an Environment the caller has checked the user may deploy into.
+    """
     name = _clean_name(name.strip())
     url, branch, subdirectory = _clean_source(repository_url, branch, subdirectory)
-    env = get_or_create_environment(user, environment)
+    if isinstance(environment, Environment):
+        env = environment
+    else:
+        try:
+            slug_validator(environment)
+        except ValidationError:
+            raise ActionError(f"{environment!r} is not a valid environment name.") from None
+        env = get_or_create_environment(user, environment)
     service, created = Service.objects.select_for_update().get_or_create(
         environment=env,
         name=name,
@@ -90,11 +101,24 @@ def deploy_repository(
 
 
 @transaction.atomic
-def request_deploy(service: Service, user=None) -> Deployment:
-    """Queue a deployment of the service's branch; older queued ones give way to it."""
+def request_deploy(service: Service, user=None, source: Deployment | None = None) -> Deployment:
+    """Queue a deployment of the service's branch; older queued ones give way to it.
+
+    With `source`, the deployment runs that earlier deployment's image instead
+    of building (rollback, start, promote).
+    """
+    if service.environment.is_deleted:
+        raise ActionError(f"The environment {service.environment.name} was deleted.")
+    from ingress.actions import claim_hostname  # ingress: the service's own address, first come first served
+
+    claim_hostname(service)  # ActionError when another service has it
     now = timezone.now()
     deployment = Deployment.objects.create(
-        service=service, requested_by=user, branch=service.branch, created_at=now
+        service=service,
+        requested_by=user,
+        branch=source.branch if source else service.branch,
+        created_at=now,
+        source=source,
     )
     Deployment.objects.filter(service=service, state=State.QUEUED).exclude(pk=deployment.pk).update(
         state=State.SUPERSEDED,
@@ -190,3 +214,46 @@ def reap_stale_deployments(stale_after: int | None = None) -> list[int]:
     ):
         _enqueue(pk)
     return reaped
+
+
+def copy_services(source, target, user) -> list[Deployment]:
+    """Copy every service of `source` (where it comes from, its variables) into `target`, and deploy."""
+    from deployments.variables import copy_variables
+
+    deployments = []
+    for original in Service.objects.filter(environment=source).order_by("name"):
+        service = Service.objects.create(
+            environment=target,
+            name=original.name,
+            repository_url=original.repository_url,
+            branch=original.branch,
+            subdirectory=original.subdirectory,
+            port=original.port,
+            github_repository=original.github_repository,
+            is_private=original.is_private,
+        )
+        copy_variables(original, service)
+        deployments.append(request_deploy(service, user))
+    return deployments
+
+
+def retire_environment(environment) -> None:
+    """Cancel what is in flight, stop what runs, and remove the containers and the network."""
+    from deployments.runtime import get_runtime
+
+    now = timezone.now()
+    deployments = Deployment.objects.filter(service__environment=environment)
+    deployments.filter(state=State.QUEUED).update(
+        state=State.CANCELLED,
+        finished_at=now,
+        log_complete=True,
+        failure_reason="The environment was deleted.",
+    )
+    deployments.filter(state__in=Deployment.ACTIVE_STATES).update(
+        state=State.CANCELLED, finished_at=now, failure_reason="The environment was deleted."
+    )
+    deployments.filter(state=State.RUNNING).update(state=State.STOPPED, retired_at=now)
+    from ingress.routes import sync_quietly
+
+    sync_quietly()
+    get_runtime().remove_environment(environment.pk)

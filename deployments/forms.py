@@ -10,3 +10,17 @@ class DeployForm(forms.Form):
     branch = forms.CharField(max_length=200, initial="main")
     subdirectory = forms.CharField(max_length=300, required=False, help_text="For a monorepo")
     environment = forms.CharField(max_length=30, initial="production")
+
+
+class VariableForm(forms.Form):
+    key = forms.CharField(max_length=100, label="Name")
+    value = forms.CharField(required=False, max_length=32000, widget=forms.TextInput)
+    secret = forms.BooleanField(required=False, help_text="A secret is never shown again after saving.")
+
+
+class PromoteForm(forms.Form):
+    environment = forms.ModelChoiceField(queryset=None, empty_label=None, label="Promote to")
+
+    def __init__(self, *args, environments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].queryset = environments

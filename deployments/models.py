@@ -18,7 +18,6 @@ class Service(models.Model):
     branch = models.CharField(max_length=200, default="main")
     subdirectory = models.CharField(max_length=300, blank=True, default="")
     port = models.PositiveIntegerField(default=8080)
-    variables = models.JSONField(default=dict, blank=True)
     # Set when the service was picked from the owner's GitHub repositories:
     # "owner/name", whether it is private (cloned with the owner's token), and
     # the push webhook registered on it (None: the owner adds it by hand).
@@ -49,18 +48,22 @@ class Deployment(models.Model):
         BUILDING = "building"
         STARTING = "starting"
         RUNNING = "running"
+        STOPPED = "stopped"
         FAILED = "failed"
         CANCELLED = "cancelled"
         SUPERSEDED = "superseded"
 
     ACTIVE_STATES = (State.CLONING, State.BUILDING, State.STARTING)
-    FINAL_STATES = (State.FAILED, State.CANCELLED, State.SUPERSEDED)
+    FINAL_STATES = (State.FAILED, State.CANCELLED, State.SUPERSEDED, State.STOPPED)
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="deployments")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    # Set for a rollback, a start or a promotion: that deployment's image runs
+    # again, without cloning or building.
+    source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     branch = models.CharField(max_length=200)
     commit_sha = models.CharField(max_length=40, blank=True, default="")
     commit_message = models.CharField(max_length=500, blank=True, default="")
@@ -107,6 +110,10 @@ class Deployment(models.Model):
         return ""
 
     @property
+    def reuses_image(self) -> bool:
+        return self.source_id is not None
+
+    @property
     def short_sha(self) -> str:
         return self.commit_sha[:8]
 
@@ -115,6 +122,39 @@ class Deployment(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class Variable(models.Model):
+    """An environment variable for an environment's services, or for one service.
+
+    The value is stored encrypted (portal.crypto); a secret's value is never
+    shown again after it is saved.
+    """
+
+    environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.CASCADE, related_name="variables"
+    )
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.CASCADE, related_name="variables"
+    )
+    key = models.CharField(max_length=100)
+    encrypted_value = models.TextField()
+    is_secret = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "key"], name="variable_per_environment"),
+            models.UniqueConstraint(fields=["service", "key"], name="variable_per_service"),
+            models.CheckConstraint(
+                condition=models.Q(environment__isnull=True) ^ models.Q(service__isnull=True),
+                name="variable_belongs_to_one",
+            ),
+        ]
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class WebhookDelivery(models.Model):

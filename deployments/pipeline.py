@@ -16,11 +16,13 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from accounts import github
-from billing.quotas import limits_for
-from deployments import build, health, logs, source
+from billing.quotas import check_deploy, limits_for
+from deployments import build, health, logs, source, variables
 from deployments.errors import Cancelled, PlatformError, UserError
 from deployments.models import Deployment, Service
 from deployments.runtime import Instance, InstanceSpec, Runtime, get_runtime
+from ingress import routes as ingress_routes
+from ingress.names import service_url
 
 log = logging.getLogger(__name__)
 State = Deployment.State
@@ -35,9 +37,9 @@ class Run:
     log: logs.BuildLog
     runtime: Runtime
     checkout: source.Checkout | None = None
-    image: str = ""
+    image: str = ""  # an image this run built, and so removes if it fails
     instance: Instance | None = None
-    notes: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 def claim(deployment_id: int) -> Deployment | None:
@@ -61,19 +63,30 @@ def advance(run: Run, old: str, new: str) -> None:
 
 
 class Heartbeat(threading.Thread):
-    """Tells the reaper this deployment's worker is alive."""
+    """Tells the reaper this deployment's worker is alive, and notices a cancel.
+
+    Every second it looks at the deployment's state; once the deployment is no
+    longer active (cancelled, say) `cancelled` is set, which stops a build.
+    """
 
     def __init__(self, deployment_id: int) -> None:
         super().__init__(daemon=True, name=f"heartbeat-{deployment_id}")
         self.deployment_id = deployment_id
         self.stopped = threading.Event()
+        self.cancelled = threading.Event()
 
     def run(self) -> None:
+        beats = 0
         try:
-            while not self.stopped.wait(settings.HEARTBEAT_INTERVAL):
-                Deployment.objects.filter(pk=self.deployment_id, state__in=Deployment.ACTIVE_STATES).update(
-                    heartbeat_at=timezone.now()
-                )
+            while not self.stopped.wait(1):
+                beats += 1
+                active = Deployment.objects.filter(pk=self.deployment_id, state__in=Deployment.ACTIVE_STATES)
+                if beats % settings.HEARTBEAT_INTERVAL == 0:
+                    alive = active.update(heartbeat_at=timezone.now())
+                else:
+                    alive = active.exists()
+                if not alive:
+                    self.cancelled.set()
         finally:
             connection.close()
 
@@ -97,6 +110,7 @@ def run(deployment_id: int) -> float | None:
     )
     heartbeat = Heartbeat(deployment_id)
     heartbeat.start()
+    current.stop = heartbeat.cancelled
     retry_in = None
     try:
         _phases(current)
@@ -130,6 +144,33 @@ def close_log(deployment_id: int) -> None:
 
 
 def _phases(run: Run) -> None:
+    image = _reuse_image(run) if run.deployment.reuses_image else _clone_and_build(run)
+    _start(run, image)
+    _switch(run)
+
+
+def _reuse_image(run: Run) -> str:
+    """Rollback, start and promote: run an earlier deployment's image again."""
+    earlier = Deployment.objects.get(pk=run.deployment.source_id)
+    if not earlier.image or not run.runtime.image_exists(earlier.image):
+        raise UserError(
+            f"The image of deployment #{earlier.pk} no longer exists; deploy again to rebuild it."
+        )
+    Deployment.objects.filter(pk=run.deployment.pk).update(
+        image=earlier.image,
+        commit_sha=earlier.commit_sha,
+        commit_message=earlier.commit_message,
+        commit_author=earlier.commit_author,
+    )
+    run.log.write(
+        f"==> Using the image of deployment #{earlier.pk} (commit {earlier.short_sha}), without rebuilding"
+    )
+    advance(run, State.CLONING, State.BUILDING)
+    advance(run, State.BUILDING, State.STARTING)
+    return earlier.image
+
+
+def _clone_and_build(run: Run) -> str:
     service, deployment = run.service, run.deployment
     run.log.write(f"==> Cloning {service.repository_url} (branch {deployment.branch})")
     run.checkout = source.fetch(
@@ -151,28 +192,33 @@ def _phases(run: Run) -> None:
     folder = source.source_dir(checkout, service.subdirectory)
     plan = build.plan(folder, service.port)
     run.log.write(f"==> {build.describe(plan)}")
-    limits = limits_for(service)
+    check_deploy(service, deployment, source.source_dir(checkout, ""), run.log.write)  # or refuses
 
     advance(run, State.CLONING, State.BUILDING)
     run.image = run.runtime.build(
         service.pk, deployment.pk, plan.context, plan.dockerfile,
         on_line=run.log.write, timeout=settings.BUILD_TIMEOUT,
-        memory_mb=settings.BUILD_MEMORY_MB,
+        memory_mb=settings.BUILD_MEMORY_MB, stop=run.stop,
     )  # fmt: skip
     Deployment.objects.filter(pk=deployment.pk).update(image=run.image)
     run.log.write(f"==> Built image {run.image}")
-
     advance(run, State.BUILDING, State.STARTING)
+    return run.image
+
+
+def _start(run: Run, image: str) -> None:
+    """Start the instance and wait until it answers HTTP."""
+    service, deployment = run.service, run.deployment
     run.instance = run.runtime.start(
         InstanceSpec(
             service_id=service.pk,
             environment_id=service.environment_id,
             deployment_id=deployment.pk,
             alias=service.name,
-            image=run.image,
+            image=image,
             port=service.port,
-            variables={str(k): str(v) for k, v in service.variables.items()},
-            limits=limits,
+            variables=variables.resolve(service),
+            limits=limits_for(service),
         )
     )
     Deployment.objects.filter(pk=deployment.pk).update(
@@ -191,7 +237,6 @@ def _phases(run: Run) -> None:
         _copy_crash_output(run)
         raise
     run.log.write(f"==> Healthy after {seconds:.1f} s")
-    _switch(run)
 
 
 def _clone_token(service: Service) -> str | None:
@@ -229,11 +274,14 @@ def _switch(run: Run) -> None:
     logs.publish(run.deployment.pk, {"state": State.RUNNING})
     run.runtime.keep_restarting(run.instance.id)
     if retire is not None:
+        ingress_routes.drain()  # ingress: requests already sent to the old instance finish first
         run.runtime.remove(retire.instance_id)
         Deployment.objects.filter(pk=retire.pk).update(retired_at=timezone.now())
         run.log.write(f"==> Previous deployment #{retire.pk} retired")
         logs.publish(retire.pk, {"state": State.SUPERSEDED})
-    run.log.write(f"==> Running at http://127.0.0.1:{run.instance.host_port}/")
+    direct = f"http://127.0.0.1:{run.instance.host_port}/"
+    address = service_url(run.service)
+    run.log.write(f"==> Running at {address} (directly: {direct})" if address else f"==> Running at {direct}")
     _prune_images(run)
 
 
@@ -257,6 +305,9 @@ def _take_over(run: Run) -> tuple[bool, Deployment | None]:
             raise Cancelled()
         service.live_deployment = deployment
         service.save(update_fields=["live_deployment"])
+        # ingress: the proxy routes to the new instance before this commits; if it
+        # cannot (PlatformError), nothing switched and the old deployment serves on.
+        ingress_routes.point(service, deployment)
         if previous is None or previous.state != State.RUNNING:
             return True, None
         Deployment.objects.filter(pk=previous.pk).update(state=State.SUPERSEDED)
@@ -267,13 +318,16 @@ def _prune_images(run: Run) -> None:
     """Keep images for rollback: the live one, recent superseded ones, and any in flight."""
     service_deployments = Deployment.objects.filter(service=run.service).exclude(image="")
     in_flight = service_deployments.exclude(state__in=Deployment.FINAL_STATES)
-    recent = service_deployments.filter(state=State.SUPERSEDED).order_by("-id")
+    recent = service_deployments.filter(state__in=(State.SUPERSEDED, State.STOPPED)).order_by("-id")
     keep = set(in_flight.values_list("image", flat=True))
     keep |= set(recent.values_list("image", flat=True)[: settings.IMAGES_KEPT_PER_SERVICE])
     try:
-        run.runtime.prune_images(run.service.pk, keep)
+        removed = run.runtime.prune_images(run.service.pk, keep)
     except PlatformError as exc:
         log.warning("images of service %s not pruned: %s", run.service.pk, exc)
+        return
+    # Those deployments can no longer be rolled back to without a rebuild.
+    service_deployments.filter(image__in=removed, state__in=Deployment.FINAL_STATES).update(image="")
 
 
 def _clean_up(run: Run) -> None:

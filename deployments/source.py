@@ -42,7 +42,7 @@ def validate_repository_url(url: str) -> str:
         raise InvalidSource("The repository URL contains spaces or characters that are not allowed.")
     local_allowed = settings.ALLOW_LOCAL_REPOSITORIES
     if url.startswith("/"):
-        if not local_allowed:
+        if not local_allowed and not is_upload(url):
             raise InvalidSource("Local paths are not allowed; use an https:// URL.")
         return url
     parts = urlsplit(url)
@@ -66,6 +66,15 @@ def validate_repository_url(url: str) -> str:
     if not parts.path.strip("/"):
         raise InvalidSource("The repository URL names no repository.")
     return url
+
+
+def is_upload(path: str) -> bool:
+    """A repository the platform made from an uploaded folder (`m3o run .`): always allowed.
+
+    Resolved first, so `..` or a symlink cannot lead out of UPLOADS_DIR.
+    """
+    root = Path(settings.UPLOADS_DIR).resolve()
+    return path.startswith("/") and root in Path(path).resolve().parents
 
 
 def validate_branch(branch: str) -> str:
@@ -139,13 +148,14 @@ def _git_env(home: Path, token: str | None = None) -> dict[str, str]:
 
 def _clone_args(url: str, branch: str, target: Path, *, with_token: bool = False) -> list[str]:
     allow_local = "always" if settings.ALLOW_LOCAL_REPOSITORIES else "never"
+    allow_file = "always" if settings.ALLOW_LOCAL_REPOSITORIES or is_upload(url) else "never"
     # With a token, no redirect at all: it must not be sent anywhere else.
     follow = "false" if with_token else "initial"
     return [
         "git",
         "-c", "protocol.allow=never",
         "-c", "protocol.https.allow=always",
-        "-c", f"protocol.file.allow={allow_local}",
+        "-c", f"protocol.file.allow={allow_file}",
         "-c", f"protocol.http.allow={allow_local}",
         "-c", f"http.followRedirects={follow}",
         "-c", "core.hooksPath=/dev/null",

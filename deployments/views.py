@@ -3,37 +3,37 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import OuterRef, Subquery
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from deployments import actions, logs
+from deployments import actions, controls, logs, queue
+from deployments.access import deployments_for, services_for
 from deployments.forms import DeployForm
-from deployments.models import Deployment, Service
+from deployments.models import Deployment
+from environments.access import DEPLOY, environments_for
+from ingress.names import service_url
 
 
-def _services(user):
-    return Service.objects.filter(environment__owner=user).select_related("environment", "live_deployment")
-
-
-def _listed(user):
+def listed(services):
     """Services with their newest deployment's id and state, in one query."""
     newest = Deployment.objects.filter(service=OuterRef("pk")).order_by("-id")
-    return _services(user).annotate(
+    return services.annotate(
         newest_id=Subquery(newest.values("pk")[:1]),
         newest_state=Subquery(newest.values("state")[:1]),
-    )
+    ).order_by("environment__name", "name")
 
 
-def _deployments(user):
-    return Deployment.objects.filter(service__environment__owner=user).select_related("service__environment")
+def _dashboard(request, form, status=200):
+    environments = environments_for(request.user).filter(deleted_at__isnull=True).order_by("name")
+    services = listed(services_for(request.user).filter(environment__deleted_at__isnull=True))
+    context = {"services": services, "environments": environments, "form": form}
+    return render(request, "deployments/dashboard.html", context, status=status)
 
 
 @login_required
 def dashboard(request):
-    if not Service.objects.filter(environment__owner=request.user).exists():
+    if not services_for(request.user).exists() and not environments_for(request.user).exists():
         return redirect("onboarding")
-    form = DeployForm()
-    return render(request, "deployments/dashboard.html", {"services": _listed(request.user), "form": form})
+    return _dashboard(request, DeployForm())
 
 
 @login_required
@@ -41,52 +41,37 @@ def dashboard(request):
 def deploy(request):
     form = DeployForm(request.POST)
     if form.is_valid():
-        try:
-            deployment = actions.deploy_repository(request.user, **form.cleaned_data)
-        except actions.ActionError as exc:
-            form.add_error(None, str(exc))
+        environment = form.cleaned_data["environment"]
+        if environments_for(request.user).filter(name=environment).exclude(owner=request.user).exists():
+            # Deploying into a shared environment goes through its own page.
+            form.add_error("environment", "Deploy into a shared environment from its page.")
         else:
-            return redirect("deployment", deployment_id=deployment.pk)
-    return render(
-        request, "deployments/dashboard.html",
-        {"services": _listed(request.user), "form": form}, status=400,
-    )  # fmt: skip
-
-
-@login_required
-def service_detail(request, service_id: int):
-    service = get_object_or_404(_services(request.user), pk=service_id)
-    deployments = service.deployments.order_by("-id")[:50]
-    webhook_url = request.build_absolute_uri(reverse("github-webhook"))
-    return render(
-        request, "deployments/service.html",
-        {"service": service, "deployments": deployments, "webhook_url": webhook_url},
-    )  # fmt: skip
-
-
-@login_required
-@require_POST
-def redeploy(request, service_id: int):
-    service = get_object_or_404(_services(request.user), pk=service_id)
-    deployment = actions.request_deploy(service, request.user)
-    messages.info(request, f"Deployment #{deployment.pk} queued.")
-    return redirect("deployment", deployment_id=deployment.pk)
+            try:
+                deployment = actions.deploy_repository(request.user, **form.cleaned_data)
+            except actions.ActionError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("deployment", deployment_id=deployment.pk)
+    return _dashboard(request, form, status=400)
 
 
 @login_required
 def deployment_detail(request, deployment_id: int):
-    deployment = get_object_or_404(_deployments(request.user), pk=deployment_id)
+    deployment = get_object_or_404(deployments_for(request.user), pk=deployment_id)
     lines = logs.lines_after(deployment.pk, 0, limit=5000)
     after = lines[-1].seq if lines else 0
-    return render(
-        request, "deployments/deployment.html",
-        {"deployment": deployment, "lines": lines, "after": after},
-    )  # fmt: skip
+    context = {
+        "deployment": deployment,
+        "lines": lines,
+        "after": after,
+        "position": queue.position(deployment),
+    }
+    return render(request, "deployments/deployment.html", context)
 
 
 @login_required
 def deployment_log(request, deployment_id: int):
-    deployment = get_object_or_404(_deployments(request.user), pk=deployment_id)
+    deployment = get_object_or_404(deployments_for(request.user), pk=deployment_id)
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
@@ -97,7 +82,21 @@ def deployment_log(request, deployment_id: int):
             "state": deployment.state,
             "final": deployment.settled,
             "failure_reason": deployment.failure_reason,
-            "url": deployment.url,
+            "url": (service_url(deployment.service) or deployment.url) if deployment.url else "",
+            "position": queue.position(deployment),
             "lines": [{"seq": line.seq, "text": line.text} for line in lines],
         }
     )
+
+
+@login_required
+@require_POST
+def cancel(request, deployment_id: int):
+    deployment = get_object_or_404(deployments_for(request.user, DEPLOY), pk=deployment_id)
+    try:
+        controls.cancel(deployment, request.user)
+    except actions.ActionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, f"Deployment #{deployment.pk} cancelled.")
+    return redirect("deployment", deployment_id=deployment.pk)

@@ -1,5 +1,8 @@
 """Settings for the portal, the worker and beat: all from environment variables."""
 
+import base64
+import hashlib
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -16,6 +19,12 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+
+# Fernet keys for variables and secrets at rest, newest first (see portal/crypto.py).
+# Without them (a laptop, the tests) one is derived from SECRET_KEY.
+ENCRYPTION_KEYS = envlist("ENCRYPTION_KEYS", []) or [
+    base64.urlsafe_b64encode(hashlib.sha256(f"m3o-variables:{SECRET_KEY}".encode()).digest()).decode()
+]
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -34,10 +43,16 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "allauth.socialaccount.providers.github",
     "allauth.mfa",
+    "djstripe",
     "accounts",
     "billing",
     "environments",
     "deployments",
+    "ingress",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +269,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.tasks.reap_stale_deployments",
         "schedule": max(10, STALE_AFTER // 4),
     },
+    "delete-expired-environments": {
+        "task": "environments.tasks.delete_expired_environments",
+        "schedule": 60,
+    },
 }
 # Redis re-delivers an unacknowledged task after this many seconds. It must be
 # longer than the longest deployment, or a second worker would run the same
@@ -261,3 +280,103 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CLONE_TIMEOUT + BUILD_TIMEOUT + HEALTH_TIMEOUT + 3600,
 }
+
+# --- Billing ------------------------------------------------------------------
+# Plans live in the database (billing.Plan, edited in the admin); these are the
+# pieces that cannot: where Stripe is, the keys, and how long a lapsed paid
+# account's private services keep running before they are stopped.
+STRIPE_API_BASE = envstr("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_SECRET_KEY = envsecret("STRIPE_SECRET_KEY", "") or ""
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY if STRIPE_LIVE_MODE else ""
+STRIPE_TEST_SECRET_KEY = "" if STRIPE_LIVE_MODE else STRIPE_SECRET_KEY
+STRIPE_TIMEOUT = envfloat("STRIPE_TIMEOUT", 20.0, minimum=0.5)
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+BILLING_GRACE_DAYS = envfloat("BILLING_GRACE_DAYS", 7.0, minimum=0)
+BILLING_SWEEP_INTERVAL = envint("BILLING_SWEEP_INTERVAL", 3600, minimum=10)
+CELERY_BEAT_SCHEDULE["stop-services-after-grace"] = {
+    "task": "billing.tasks.stop_services_after_grace",
+    "schedule": BILLING_SWEEP_INTERVAL,
+}
+
+# --- Ingress ------------------------------------------------------------------
+# The reverse proxy in front of every service (ingress/proxy.py). A service
+# answers at http://<service>-<environment>.<APPS_DOMAIN>:<INGRESS_HTTP_PORT>;
+# custom domains over HTTPS on INGRESS_HTTPS_PORT. The default `localhost`
+# works in a browser and with curl with no DNS at all. In production: a
+# wildcard DNS record for APPS_DOMAIN, ports 80/443 and INGRESS_BIND=0.0.0.0.
+APPS_DOMAIN = envstr("APPS_DOMAIN", "localhost").strip().strip(".").lower()
+INGRESS_BIND = envstr("INGRESS_BIND", "127.0.0.1")
+INGRESS_HTTP_PORT = envint("INGRESS_HTTP_PORT", 8080, minimum=1)
+INGRESS_HTTPS_PORT = envint("INGRESS_HTTPS_PORT", 8443, minimum=1)
+INGRESS_ADMIN_ADDRESS = envstr("INGRESS_ADMIN_ADDRESS", "127.0.0.1:2019")
+# Certificates, the local CA and the access logs live here.
+INGRESS_STATE_DIR = Path(envstr("INGRESS_STATE_DIR", str(VAR_DIR / "ingress")))
+# What a custom domain's A record must point at (CNAMEs point at the service's address).
+INGRESS_PUBLIC_IP = envstr("INGRESS_PUBLIC_IP", "127.0.0.1")
+# Certificates for custom domains: "acme" (Let's Encrypt, or INGRESS_ACME_CA) or
+# "internal" (the proxy's own CA). Names under .localhost always use the local CA.
+INGRESS_TLS_ISSUER = envstr("INGRESS_TLS_ISSUER", "acme")
+INGRESS_ACME_EMAIL = envstr("INGRESS_ACME_EMAIL", "")
+INGRESS_ACME_CA = envstr("INGRESS_ACME_CA", "")
+# After a route moves to a new instance, the old one keeps serving the requests
+# it already has for this long before it is removed.
+INGRESS_DRAIN_SECONDS = envfloat("INGRESS_DRAIN_SECONDS", 2.0, minimum=0)
+INGRESS_GRACE_SECONDS = envint("INGRESS_GRACE_SECONDS", 10, minimum=0)
+INGRESS_TIMEOUT = envfloat("INGRESS_TIMEOUT", 10.0, minimum=0.5)
+INGRESS_SYNC_INTERVAL = envint("INGRESS_SYNC_INTERVAL", 60, minimum=5)
+if INGRESS_TLS_ISSUER not in {"acme", "internal"}:
+    raise ImproperlyConfigured(f"INGRESS_TLS_ISSUER must be acme or internal, not {INGRESS_TLS_ISSUER!r}")
+for _name in ("INGRESS_HTTP_PORT", "INGRESS_HTTPS_PORT"):
+    if globals()[_name] > 65535:
+        raise ImproperlyConfigured(f"{_name} must be a port number, not {globals()[_name]}")
+try:
+    ipaddress.ip_address(INGRESS_PUBLIC_IP)
+except ValueError:
+    raise ImproperlyConfigured(f"INGRESS_PUBLIC_IP must be an IP, not {INGRESS_PUBLIC_IP!r}") from None
+CELERY_BEAT_SCHEDULE["sync-ingress"] = {
+    "task": "ingress.tasks.sync",
+    "schedule": INGRESS_SYNC_INTERVAL,
+}
+
+# --- API ------------------------------------------------------------------------
+# The REST API (api/) and the `m3o` command that speaks it: personal access
+# tokens as `Authorization: Bearer`, the dashboard's session for the browsable
+# docs, JSON errors, pages of 50. Uploads from `m3o run .` become git
+# repositories under UPLOADS_DIR, the one local folder the pipeline always clones.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.handle",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "M3O API",
+    "DESCRIPTION": "Environments, services, deployments, variables, members and logs. "
+    "Authenticate with `Authorization: Bearer <token>`; make a token on the Tokens page.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # no CDN: Swagger UI is served from our own static files
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MemberRoleEnum": "environments.models.Membership.Role",
+        "AccessRoleEnum": "api.serializers.ACCESS_ROLES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_error_responses",
+    ],
+}
+UPLOADS_DIR = Path(envstr("UPLOADS_DIR", str(VAR_DIR / "uploads")))
+UPLOAD_MAX_MB = envint("UPLOAD_MAX_MB", 50, minimum=1)
+API_STREAM_SECONDS = envint("API_STREAM_SECONDS", 3600, minimum=10)

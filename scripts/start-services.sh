@@ -34,6 +34,21 @@ if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
   wait_for 20 "Redis" redis-cli -p "$REDIS_PORT" ping
 fi
 
+# The reverse proxy in front of the services (ingress/proxy.py loads its routes
+# through the admin API). Its certificates, local CA and access logs stay in
+# var/ingress; --resume brings back the last routes after a restart.
+INGRESS_ADMIN_ADDRESS=${INGRESS_ADMIN_ADDRESS:-127.0.0.1:2019}
+if ! curl -fsS -o /dev/null "http://$INGRESS_ADMIN_ADDRESS/config/" 2>/dev/null; then
+  echo "Starting the proxy (admin API on $INGRESS_ADMIN_ADDRESS)"
+  state=${INGRESS_STATE_DIR:-$PWD/var/ingress}
+  mkdir -p "$state"
+  printf '{"admin": {"listen": "%s"}}\n' "$INGRESS_ADMIN_ADDRESS" >"$state/initial.json"
+  XDG_DATA_HOME="$state/xdg" XDG_CONFIG_HOME="$state/xdg" \
+    setsid caddy run --config "$state/initial.json" --resume \
+    >var/log/proxy.log 2>&1 </dev/null &
+  wait_for 20 "The proxy" curl -fsS -o /dev/null "http://$INGRESS_ADMIN_ADDRESS/config/"
+fi
+
 if [ "${WITH_POSTGRES:-0}" = 1 ]; then
   scripts/start-postgres.sh
 fi

@@ -3,11 +3,11 @@
 # Anyone else gets a clear list of what to install instead.
 set -euo pipefail
 
-need_cmds=(dockerd docker redis-server git debootstrap)
-packages=(docker.io redis-server git debootstrap ca-certificates curl)
+need_cmds=(dockerd docker redis-server git debootstrap caddy)
+packages=(docker.io redis-server git debootstrap caddy ca-certificates curl)
 if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
-  need_cmds+=(chromium pg_ctlcluster)
-  packages+=(chromium postgresql)
+  need_cmds+=(chromium pg_ctlcluster wrk)
+  packages+=(chromium postgresql wrk)
 fi
 
 missing=()

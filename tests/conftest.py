@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import docker
@@ -16,6 +17,7 @@ from django.db import connection
 
 from deployments.models import Deployment, LogLine
 from tests.browser import browser, page  # noqa: F401  (one Chromium for the whole run)
+from tests.proxy import ingress_proxy, localhost_names  # noqa: F401  (the tests' own proxy)
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = Path(__file__).resolve().parent / "apps"
@@ -190,14 +192,19 @@ def clean_engine() -> None:
     except docker.errors.DockerException:
         return
     label = f"org.m3o.platform={settings.PLATFORM_NAME}"
+    # A worker may be removing the same things at the same moment: gone is fine.
+    gone = (docker.errors.NotFound, docker.errors.APIError)
     for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+        with suppress(*gone):
+            container.remove(force=True)
     for network in client.networks.list(filters={"label": label}):
-        network.remove()
+        with suppress(*gone):
+            network.remove()
     for image in client.images.list():
         for tag in image.tags:
             if tag.startswith(f"{settings.PLATFORM_NAME}-app/"):
-                client.images.remove(tag, noprune=True)
+                with suppress(*gone):
+                    client.images.remove(tag, noprune=True)
 
 
 def wait_for(deployment: Deployment, timeout: float = 240) -> Deployment:

@@ -4,17 +4,29 @@ The sweep walks the URL configuration itself, so a new page with an id in its
 path is covered (or fails here until someone says which object it takes).
 """
 
+import re
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from deployments import actions
+from api.models import Token
+from api.tokens import create_token
+from deployments import actions, variables
+from environments.actions import add_member
+from ingress.models import Domain
+from tests.conftest import make_user
 
 # Which object a URL parameter names; a new id parameter must be added here.
 OBJECT_OF_PARAMETER = {
-    "service_id": lambda deployment: deployment.service_id,
-    "deployment_id": lambda deployment: deployment.pk,
-    "environment_id": lambda deployment: deployment.service.environment_id,
+    "service_id": lambda objects: objects["deployment"].service_id,
+    "deployment_id": lambda objects: objects["deployment"].pk,
+    "environment_id": lambda objects: objects["deployment"].service.environment_id,
+    "membership_id": lambda objects: objects["membership"].pk,
+    "domain_id": lambda objects: objects["domain"].pk,
+    "token_id": lambda objects: objects["token"].pk,
 }
+# Parameters that are not ids: the fixture makes objects with these names.
+NAMES = {"key": "GREETING"}
 # Apps whose URLs are not ours: Django's admin (staff only) and allauth's
 # account pages (keys in their paths are secrets, not ids).
 SKIPPED_NAMESPACES = {"admin"}
@@ -46,24 +58,39 @@ def test_the_sweep_finds_the_pages_it_should():
 
 
 @pytest.fixture
-def alices_deployment(alice):
-    return actions.deploy_repository(alice, name="web", repository_url="https://example.com/alice/app.git")
+def alices_objects(alice):
+    """Alice's deployment (so her service and environment), and carol as a member there."""
+    deployment = actions.deploy_repository(
+        alice, name="web", repository_url="https://example.com/alice/app.git"
+    )
+    membership = add_member(deployment.service.environment, make_user("carol").email, "member", alice)
+    domain = Domain.objects.create(name="shop.alice.localhost", service=deployment.service)
+    token, _ = create_token(alice, "laptop")
+    variables.set_variable(deployment.service.environment, "GREETING", "hello")
+    variables.set_variable(deployment.service, "GREETING", "hello")
+    return {"deployment": deployment, "membership": membership, "domain": domain, "token": token}
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("route", "name", "params"), ROUTES, ids=[r[1] or r[0] for r in ROUTES])
-@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
 def test_bob_and_anonymous_cannot_reach_alices_objects(
-    client, alice, bob, alices_deployment, route, name, params, method
+    client, alice, bob, alices_objects, route, name, params, method
 ):
     unknown = [p for p in params if p not in OBJECT_OF_PARAMETER]
     assert not unknown, f"{route}: say which object {unknown} names in OBJECT_OF_PARAMETER"
-    url = reverse(name, kwargs={p: OBJECT_OF_PARAMETER[p](alices_deployment) for p in params})
+    kwargs = {p: OBJECT_OF_PARAMETER[p](alices_objects) for p in params}
+    url = reverse(
+        name, kwargs={**{k: v for k, v in NAMES.items() if re.search(rf"<(\w+:)?{k}>", route)}, **kwargs}
+    )
     before = _counts()
 
     response = getattr(client, method)(url)
-    assert response.status_code == 302, f"anonymous {method.upper()} {url}"
-    assert response["Location"].startswith(reverse("account_login"))
+    if response.status_code == 302:  # a page: to the login form
+        assert response["Location"].startswith(reverse("account_login"))
+    else:  # the API: a JSON refusal
+        assert response.status_code == 401, f"anonymous {method.upper()} {url}: {response.status_code}"
+        assert "error" in response.json()
 
     client.force_login(bob)
     response = getattr(client, method)(url)
@@ -76,7 +103,11 @@ def test_bob_and_anonymous_cannot_reach_alices_objects(
 
 
 def _counts():
-    from deployments.models import Deployment, Service, WebhookDelivery
-    from environments.models import Environment
+    from deployments.models import Deployment, Service, Variable, WebhookDelivery
+    from environments.models import Environment, Membership
 
-    return [m.objects.count() for m in (Environment, Service, Deployment, WebhookDelivery)]
+    models = (Environment, Service, Deployment, WebhookDelivery, Variable, Membership, Domain, Token)
+    return [m.objects.count() for m in models] + [
+        Environment.objects.filter(deleted_at=None).count(),
+        Token.objects.filter(revoked_at=None).count(),
+    ]

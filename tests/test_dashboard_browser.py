@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from deployments.models import Deployment
+from ingress.names import service_url
 from tests.browser import log_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
@@ -23,7 +24,7 @@ def test_deploy_from_the_dashboard_and_follow_the_log_live(worker, live_server, 
 
     expect(page.locator("#state [data-state=running]")).to_be_visible(timeout=180_000)
     expect(page.locator("#log")).to_contain_text("==> Healthy after")
-    expect(page.locator("#log")).to_contain_text("==> Running at http://127.0.0.1:")
+    expect(page.locator("#log")).to_contain_text("==> Running at http://hello-production.localhost:")
     assert page.evaluate("window.sameLoad") is True
     deployment = Deployment.objects.get(service__name="hello")
     assert page.locator("#log span").count() == deployment.log_size
@@ -34,7 +35,7 @@ def test_deploy_from_the_dashboard_and_follow_the_log_live(worker, live_server, 
     page.goto(live_server.url + "/")
     row = page.locator("tr[data-service=hello]")
     expect(row.locator("[data-state=running]")).to_be_visible()
-    expect(row.locator("a.url")).to_have_text(deployment.url)
+    expect(row.locator("a.url")).to_have_text(service_url(deployment.service))
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Sign In")).to_be_visible()

@@ -20,14 +20,14 @@ def manage(*args, queue):
     )
 
 
-def test_deploy_and_wait_prints_the_log_and_ends_with_the_url(worker, admin_user, make_repo):
+def test_deploy_and_wait_prints_the_log_and_ends_with_the_url(worker, admin_user, make_repo, localhost_names):
     repo = make_repo("static-site")
     result = manage("deploy", repo.url, "--name", "site", "--env", "staging", "--wait", queue=worker.queue)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert "==> Healthy after" in result.stdout
     url = lines[-1]
-    assert url.startswith("http://127.0.0.1:")
+    assert url.startswith("http://site-staging.localhost:")
     assert "hello from static-site" in requests.get(url, timeout=5).text
     service = Service.objects.get(name="site")
     assert service.environment.name == "staging"

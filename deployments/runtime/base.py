@@ -1,5 +1,6 @@
 """What the pipeline needs from a container runtime, and the errors it speaks."""
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class Runtime(Protocol):
         on_line: LineSink,
         timeout: float,
         memory_mb: int,
+        stop: threading.Event | None = None,
     ) -> str:
         """Build an image and return its tag; BuildFailed/BuildTimedOut on user errors."""
 
@@ -86,8 +88,16 @@ class Runtime(Protocol):
     def remove_deployment(self, deployment_id: int) -> None:
         """Remove every container of a deployment (the reaper's broom)."""
 
-    def prune_images(self, service_id: int, keep: set[str]) -> None: ...
+    def prune_images(self, service_id: int, keep: set[str]) -> list[str]:
+        """Remove the service's images but those in `keep`; return the removed tags."""
 
     def ensure_network(self, environment_id: int) -> str: ...
 
     def remove_network(self, environment_id: int) -> None: ...
+
+    def remove_environment(self, environment_id: int) -> None: ...
+
+    def restart(self, instance_id: str) -> None: ...
+
+    def logs(self, instance_id: str, *, tail: int, since: float | None = None) -> list[tuple[str, str]]:
+        """(timestamp, line) pairs of the instance's own output, oldest first."""

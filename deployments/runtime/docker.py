@@ -8,6 +8,7 @@ import codecs
 import logging
 import socket
 import threading
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from docker.types import EndpointConfig, LogConfig
 from docker.utils import tar
 from docker.utils.json_stream import json_stream
 
-from deployments.errors import PlatformError
+from deployments.errors import Cancelled, PlatformError
 from deployments.runtime.base import (
     BuildFailed,
     BuildTimedOut,
@@ -116,6 +117,7 @@ class DockerRuntime:
         on_line: LineSink,
         timeout: float,
         memory_mb: int,
+        stop: threading.Event | None = None,
     ) -> str:
         tag = f"{image_repository(service_id)}:d{deployment_id}"
         api = self.client.api
@@ -141,9 +143,8 @@ class DockerRuntime:
                 timeout=None,
             )
             self._raise_status(response, "starting the build")
-        timer = threading.Timer(timeout, _hang_up, args=(response,))
-        timer.daemon = True
-        timer.start()
+        watchdog = _Watchdog(response, timeout, stop or threading.Event())
+        watchdog.start()
         lines = _Lines(on_line)
         try:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -155,18 +156,16 @@ class DockerRuntime:
                     lines.flush()
                     raise BuildFailed(f"The build failed: {item['error'].strip()}")
         except (requests.exceptions.RequestException, OSError, ValueError) as exc:
-            if not timer.is_alive():
-                raise BuildTimedOut(f"The build timed out after {int(timeout)} s and was stopped.") from None
+            watchdog.raise_if_fired(timeout)
             raise PlatformError(
                 f"The connection to the container engine broke during the build: {exc}"
             ) from exc
         finally:
-            timer.cancel()
+            watchdog.finish()
             response.close()
         lines.flush()
-        if not timer.is_alive() and not self._image_exists(tag):
-            raise BuildTimedOut(f"The build timed out after {int(timeout)} s and was stopped.")
         if not self._image_exists(tag):
+            watchdog.raise_if_fired(timeout)
             raise BuildFailed("The build ended without producing an image.")
         return tag
 
@@ -198,12 +197,15 @@ class DockerRuntime:
             except APIError as exc:
                 log.warning("image %s not removed: %s", tag, exc.explanation)
 
-    def prune_images(self, service_id: int, keep: set[str]) -> None:
+    def prune_images(self, service_id: int, keep: set[str]) -> list[str]:
+        removed = []
         with _engine_errors("pruning images"):
             for image in self.client.images.list(name=image_repository(service_id)):
                 for tag in image.tags:
                     if tag not in keep:
                         self.remove_image(tag)
+                        removed.append(tag)
+        return removed
 
     # --- networks ----------------------------------------------------------
 
@@ -307,6 +309,26 @@ class DockerRuntime:
                 return []
         return output.decode("utf-8", errors="replace").splitlines()
 
+    def logs(self, instance_id: str, *, tail: int, since: float | None = None) -> list[tuple[str, str]]:
+        with _engine_errors("reading the container's output"):
+            try:
+                container = self.client.containers.get(instance_id)
+            except NotFound:
+                return []
+            kwargs = {"tail": tail, "timestamps": True}
+            if since is not None:
+                kwargs["since"] = since
+            output = container.logs(**kwargs).decode("utf-8", errors="replace")
+        pairs = []
+        for line in output.splitlines():
+            stamp, _, text = line.partition(" ")
+            pairs.append((stamp, text))
+        return pairs
+
+    def restart(self, instance_id: str) -> None:
+        with _engine_errors("restarting the container"):
+            self.client.containers.get(instance_id).restart(timeout=settings.STOP_TIMEOUT)
+
     def keep_restarting(self, instance_id: str) -> None:
         # Only once healthy: a crash loop during the health check is a failed
         # deployment, afterwards it is an outage that restarting may heal.
@@ -322,6 +344,16 @@ class DockerRuntime:
             except NotFound:
                 pass
 
+    def remove_environment(self, environment_id: int) -> None:
+        """Every container of the environment, then its network."""
+        with _engine_errors("removing an environment's containers"):
+            for container in self.client.containers.list(
+                all=True, filters=_filters(environment=environment_id)
+            ):
+                with suppress(NotFound):
+                    container.remove(force=True)
+        self.remove_network(environment_id)
+
     def remove_deployment(self, deployment_id: int) -> None:
         with _engine_errors("removing a deployment's containers"):
             for container in self.client.containers.list(
@@ -331,12 +363,45 @@ class DockerRuntime:
                     container.remove(force=True)
 
 
-def _hang_up(response: requests.Response) -> None:
-    """Close the build's connection: the engine then cancels the build."""
-    sock = _raw_socket(response)
-    if sock is not None:
-        with suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+class _Watchdog(threading.Thread):
+    """Hangs up a build at its deadline, or as soon as `stop` is set.
+
+    Closing the connection is what makes the engine cancel a classic build.
+    """
+
+    def __init__(self, response: requests.Response, timeout: float, stop: threading.Event) -> None:
+        super().__init__(daemon=True, name="build-watchdog")
+        self.response = response
+        self.deadline = time.monotonic() + timeout
+        self.stop = stop
+        self.finished = threading.Event()
+        self.fired: str | None = None
+
+    def run(self) -> None:
+        while not self.finished.is_set():
+            if self.stop.wait(0.25):
+                self.fired = "stop"
+            elif time.monotonic() >= self.deadline:
+                self.fired = "timeout"
+            else:
+                continue
+            self._hang_up()
+            return
+
+    def _hang_up(self) -> None:
+        sock = _raw_socket(self.response)
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        self.finished.set()
+
+    def raise_if_fired(self, timeout: float) -> None:
+        if self.fired == "stop":
+            raise Cancelled()
+        if self.fired == "timeout":
+            raise BuildTimedOut(f"The build timed out after {int(timeout)} s and was stopped.")
 
 
 def _dockerignore(context: Path) -> list[str]:

@@ -26,6 +26,13 @@
       link.textContent = data.url;
       url.appendChild(link);
     }
+    const position = document.getElementById("position");
+    if (position) {
+      position.hidden = !data.position;
+      position.textContent = data.position ? "Number " + data.position + " in the queue for a worker." : "";
+    }
+    const cancel = document.getElementById("cancel");
+    if (cancel && data.final) cancel.hidden = true;
     if (data.failure_reason) {
       failure.textContent = data.failure_reason;
       failure.hidden = false;

@@ -55,6 +55,8 @@ class Repo:
     # A bare repository served over git's smart HTTP, or None for metadata only.
     path: Path | None = None
     collaborators: set[str] = field(default_factory=set)
+    # The SPDX id GitHub's license detection reports, "NOASSERTION", or None.
+    license: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -72,6 +74,20 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+
+
+def license_json(spdx_id: str | None) -> dict | None:
+    """GitHub's `license` member of a repository: a simple license object, or null."""
+    if spdx_id is None:
+        return None
+    key = "other" if spdx_id == "NOASSERTION" else spdx_id.lower()
+    return {
+        "key": key,
+        "name": "Other" if key == "other" else spdx_id,
+        "spdx_id": spdx_id,
+        "url": None if key == "other" else f"https://api.github.com/licenses/{key}",
+        "node_id": f"MDc6TGljZW5zZ{key}",
+    }
 
 
 class FakeGitHub:
@@ -128,8 +144,9 @@ class FakeGitHub:
         private: bool = False,
         language: str | None = None,
         default_branch: str = "main",
+        license: str | None = None,
     ) -> Repo:
-        repo = Repo(owner, name, private, language, default_branch, id=self._next_id())
+        repo = Repo(owner, name, private, language, default_branch, id=self._next_id(), license=license)
         if app is not None:
             repo.path = self._make_bare(repo, app)
         self.repos[repo.full_name] = repo
@@ -207,6 +224,7 @@ class FakeGitHub:
             "ssh_url": f"git@127.0.0.1:{repo.full_name}.git",
             "default_branch": repo.default_branch,
             "language": repo.language,
+            "license": license_json(repo.license),
             "archived": False,
             "disabled": False,
             "pushed_at": "2024-01-01T00:00:00Z",

@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from deployments import actions, logs
 from deployments.models import Deployment
+from ingress.names import service_url
 
 
 class Command(BaseCommand):
@@ -46,7 +47,7 @@ class Command(BaseCommand):
                 self.stdout.write(item.text)
         if final.state != Deployment.State.RUNNING:
             raise CommandError(f"Deployment #{final.pk} {final.state}: {final.failure_reason}")
-        self.stdout.write(final.url)
+        self.stdout.write(service_url(final.service) or final.url)
 
     def _user(self, name):
         users = get_user_model().objects

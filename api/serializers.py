@@ -1,0 +1,188 @@
+"""What the API shows of each object, and what it reads from a request."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from deployments.models import Deployment, LogLine, Service
+from environments.access import role_of
+from environments.models import Environment, Membership, slug_validator
+
+# What the person asking is in an environment (environments.access.role_of).
+ACCESS_ROLES = [("owner", "owner"), ("admin", "admin"), ("member", "member")]
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.email", read_only=True)
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Environment
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "description",
+            "owner",
+            "role",
+            "created_at",
+            "expires_at",
+            "deleted_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=ACCESS_ROLES, allow_null=True))
+    def get_role(self, environment) -> str | None:
+        return role_of(self.context["request"].user, environment)
+
+
+class EnvironmentCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=30)
+    kind = serializers.ChoiceField(choices=Environment.Kind.choices, default=Environment.Kind.PERSONAL)
+    description = serializers.CharField(max_length=300, default="", allow_blank=True)
+    copy_from = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="The id of an environment to copy."
+    )
+    ttl_hours = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=24 * 90)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "role", "added_at"]
+        read_only_fields = fields
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+
+
+class VariableSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.CharField(allow_null=True, help_text="null for a secret: it is never shown.")
+    secret = serializers.BooleanField(source="is_secret")
+    scope = serializers.ChoiceField(choices=["environment", "service"])
+
+
+class VariableSetSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=100)
+    value = serializers.CharField(max_length=32_000, allow_blank=True, trim_whitespace=False)
+    secret = serializers.BooleanField(default=False)
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    service_name = serializers.CharField(source="service.name", read_only=True)
+    environment = serializers.IntegerField(source="service.environment_id", read_only=True)
+    environment_name = serializers.CharField(source="service.environment.name", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id", "service", "service_name", "environment", "environment_name", "state", "branch",
+            "commit_sha", "commit_message", "commit_author", "source", "failure_reason", "url",
+            "log_size", "log_complete", "created_at", "started_at", "healthy_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_url(self, deployment) -> str:
+        from ingress.names import service_url
+
+        if deployment.state != Deployment.State.RUNNING:
+            return ""
+        return service_url(deployment.service) or deployment.url
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    environment_name = serializers.CharField(source="environment.name", read_only=True)
+    repository_url = serializers.SerializerMethodField()
+    path = serializers.CharField(source="subdirectory", read_only=True)
+    state = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Service
+        fields = [
+            "id", "name", "environment", "environment_name", "repository_url", "branch", "path", "port",
+            "state", "live_deployment", "url", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_repository_url(self, service) -> str:
+        from api.uploads import is_upload
+
+        # The folder of an upload on the server is nobody's business outside it.
+        return "(uploaded)" if is_upload(service.repository_url) else service.repository_url
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_state(self, service) -> str | None:
+        live = service.live_deployment
+        return live.state if live else None
+
+    def get_url(self, service) -> str:
+        from ingress.names import service_url
+
+        live = service.live_deployment
+        if live is None or live.state != Deployment.State.RUNNING:
+            return ""
+        return service_url(service) or live.url
+
+
+class DeploySerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=30)
+    repository_url = serializers.CharField(max_length=500)
+    branch = serializers.CharField(max_length=200, default="main")
+    path = serializers.CharField(max_length=300, default="", allow_blank=True)
+    environment = serializers.CharField(max_length=30, default="production")
+    port = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=65535)
+
+
+class UploadSerializer(serializers.Serializer):
+    archive = serializers.FileField(help_text="A .tar.gz of the folder to deploy.")
+    # Checked here already: the name becomes part of a folder's path.
+    name = serializers.CharField(max_length=30, validators=[slug_validator])
+    path = serializers.CharField(max_length=300, default="", allow_blank=True)
+    environment = serializers.CharField(max_length=30, default="production")
+    port = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=65535)
+
+
+class RollbackSerializer(serializers.Serializer):
+    deployment = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="Default: the one before the live one."
+    )
+
+
+class PromoteSerializer(serializers.Serializer):
+    environment = serializers.IntegerField(min_value=1, help_text="The id of the environment to promote to.")
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LogLine
+        fields = ["seq", "text", "created_at"]
+        read_only_fields = fields
+
+
+class BuildLogSerializer(serializers.Serializer):
+    lines = LogLineSerializer(many=True)
+    next_after = serializers.IntegerField(help_text="Ask again with ?after=this for the lines that follow.")
+    state = serializers.CharField()
+    complete = serializers.BooleanField(help_text="No more lines will come.")
+
+
+class RuntimeLineSerializer(serializers.Serializer):
+    time = serializers.CharField()
+    text = serializers.CharField()
+
+
+class RuntimeLogSerializer(serializers.Serializer):
+    running = serializers.BooleanField()
+    deployment = serializers.IntegerField(allow_null=True)
+    lines = RuntimeLineSerializer(many=True)
+
+
+class WhoamiSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    email = serializers.CharField()

@@ -1,0 +1,1 @@
+"""`m3o`: the command-line tool for M3O, a client of the REST API (api/)."""

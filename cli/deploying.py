@@ -1,0 +1,232 @@
+"""Deploying and running: run, logs, rollback, cancel, stop, start, restart, delete."""
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from cli import output
+from cli.app import cli
+from cli.client import CliError
+from cli.context import Context, env_option, json_option, pass_context, slug
+from cli.pack import pack
+
+
+def _note(ctx: Context, text: str, **style) -> None:
+    # With --json, stdout carries JSON alone; what people read goes to stderr.
+    click.echo(click.style(text, **style), err=ctx.json)
+
+
+def follow_build(ctx: Context, deployment_id: int, after: int = 0) -> dict:
+    """Print the build log as it comes; return the deployment once it has settled."""
+    for item in ctx.api.stream(f"deployments/{deployment_id}/log/follow/", after=after):
+        if "deployment" in item:
+            return item["deployment"]
+        _note(ctx, item.get("text", ""))
+    # The stream broke off early (a restart of the server): say where things stand.
+    return ctx.api.get(f"deployments/{deployment_id}/")
+
+
+def finish(ctx: Context, deployment: dict, detach: bool) -> None:
+    """Follow a new deployment to its end; exit non-zero unless it runs."""
+    _note(ctx, f"==> Deployment #{deployment['id']} of {deployment['service_name']} "
+          f"in {deployment['environment_name']} queued", bold=True)  # fmt: skip
+    if detach:
+        if ctx.json:
+            output.as_json(deployment)
+        return
+    final = follow_build(ctx, deployment["id"])
+    if ctx.json:
+        output.as_json(final)
+    if final["state"] == "running":
+        _note(ctx, f"==> {final['service_name']} is running at {final['url']}", fg="green", bold=True)
+        return
+    reason = final.get("failure_reason") or f"it is {final['state']}"
+    _note(ctx, f"==> Deployment #{final['id']} did not go live: {reason}", fg="red", bold=True)
+    sys.exit(1)
+
+
+_detach = click.option("--detach", "-d", is_flag=True, help="Return once queued, without waiting.")
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--name", "-n", help="The service's name (default: from the folder or repository).")
+@env_option
+@click.option("--branch", "-b", default="main", show_default=True, help="For a repository URL.")
+@click.option("--path", "-p", "subdirectory", default="", help="The service's folder in a monorepo.")
+@click.option("--port", type=int, help="The port the app listens on (default 8080, given as $PORT).")
+@_detach
+@json_option
+@pass_context
+def run(ctx: Context, source: str, name, environment, branch, subdirectory, port, detach) -> None:
+    """Deploy a repository URL, or a local folder (`m3o run .`), and follow the build."""
+    environment = environment or ctx.settings.environment
+    folder = Path(source).expanduser()
+    fields = {"environment": environment, "path": subdirectory}
+    if port:
+        fields["port"] = port
+    if folder.is_dir():
+        folder = folder.resolve()
+        archive, count = pack(folder)
+        fields["name"] = name or slug(folder.name)
+        _note(ctx, f"==> Uploading {count} files ({max(1, len(archive) // 1024)} KB) from {folder}")
+        deployment = ctx.api.upload("services/upload/", fields, archive)
+    else:
+        fields.update(name=name or slug(source), repository_url=source, branch=branch)
+        deployment = ctx.api.post("services/", fields)
+    finish(ctx, deployment, detach)
+
+
+def _since(text: str | None) -> float | None:
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)\s*([smhd]?)", text.strip())
+    if not match:
+        raise click.BadParameter("use a duration such as 30s, 10m, 2h or 1d", param_hint="--since")
+    seconds = int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+    return time.time() - seconds
+
+
+def _build_log(ctx: Context, service: dict, follow: bool, grep: str) -> None:
+    newest = ctx.api.get(f"services/{service['id']}/deployments/", page_size=1)["results"]
+    if not newest:
+        raise CliError(f"{service['name']} has no deployments yet.")
+    deployment_id = newest[0]["id"]
+    if follow:
+        lines = ctx.api.stream(f"deployments/{deployment_id}/log/follow/")
+    else:
+        lines = _build_pages(ctx, deployment_id)
+    for line in lines:
+        if "text" in line and grep.lower() in line["text"].lower():
+            output.as_json(line) if ctx.json else click.echo(line["text"])
+
+
+def _build_pages(ctx: Context, deployment_id: int):
+    after = 0
+    while True:
+        page = ctx.api.get(f"deployments/{deployment_id}/log/", after=after)
+        yield from page["lines"]
+        if not page["lines"]:
+            return
+        after = page["next_after"]
+
+
+def _print_runtime_line(ctx: Context, line: dict) -> None:
+    if ctx.json:
+        click.echo(json.dumps(line))
+    else:
+        click.echo(click.style(line["time"][:19].replace("T", " "), dim=True) + " " + line["text"])
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as they come.")
+@click.option("--build", is_flag=True, help="The build log of the latest deployment, not the app's output.")
+@click.option("--since", help="Only lines from this long ago: 30s, 10m, 2h, 1d.")
+@click.option("--grep", default="", help="Only lines containing this text (any case).")
+@click.option("--tail", default=200, show_default=True, help="How many of the last lines to start with.")
+@env_option
+@json_option
+@pass_context
+def logs(ctx: Context, service, follow, build, since, grep, tail, environment) -> None:
+    """The app's own output (or its build log with --build)."""
+    found = ctx.service(service, environment)
+    if build:
+        _build_log(ctx, found, follow, grep)
+        return
+    params = {"tail": tail, "grep": grep}
+    if (start := _since(since)) is not None:
+        params["since"] = f"{start:.3f}"
+    if follow:
+        for line in ctx.api.stream(f"services/{found['id']}/logs/follow/", **params):
+            if "error" in line:
+                raise CliError(line["error"])
+            _print_runtime_line(ctx, line)
+        return
+    answer = ctx.api.get(f"services/{found['id']}/logs/", **params)
+    if not answer["running"]:
+        _note(ctx, f"{found['name']} is not running.", fg="yellow")
+    for line in answer["lines"]:
+        _print_runtime_line(ctx, line)
+
+
+@cli.command()
+@click.argument("service")
+@click.argument("deployment", type=int, required=False)
+@env_option
+@_detach
+@json_option
+@pass_context
+def rollback(ctx: Context, service, deployment, environment, detach) -> None:
+    """Run an earlier deployment again (default: the one before the live one)."""
+    found = ctx.service(service, environment)
+    queued = ctx.api.post(f"services/{found['id']}/rollback/", {"deployment": deployment})
+    finish(ctx, queued, detach)
+
+
+@cli.command()
+@click.argument("service", required=False)
+@env_option
+@json_option
+@pass_context
+def cancel(ctx: Context, service, environment) -> None:
+    """Cancel the newest deployment still in progress (of SERVICE, or of the environment)."""
+    if service:
+        scope = {"service": ctx.service(service, environment)["id"]}
+    else:
+        scope = {"environment": ctx.environment(environment)["id"]}
+    pending = ctx.api.get("deployments/", unsettled="true", page_size=1, **scope)["results"]
+    if not pending:
+        raise CliError("Nothing is being deployed.")
+    cancelled = ctx.api.post(f"deployments/{pending[0]['id']}/cancel/")
+    if ctx.json:
+        output.as_json(cancelled)
+    else:
+        click.echo(f"Cancelled deployment #{cancelled['id']} of {cancelled['service_name']}.")
+
+
+def _control(name: str, done: str, follows: bool = False):
+    @cli.command(name=name, help=f"{name.capitalize()} a service.")
+    @click.argument("service")
+    @env_option
+    @_detach
+    @json_option
+    @pass_context
+    def command(ctx: Context, service, environment, detach) -> None:
+        found = ctx.service(service, environment)
+        result = ctx.api.post(f"services/{found['id']}/{name}/")
+        if follows and result:
+            finish(ctx, result, detach)
+        elif ctx.json:
+            output.as_json(result or found)
+        else:
+            click.echo(done.format(name=found["name"]))
+
+    return command
+
+
+_control("stop", "{name} stopped.")
+_control("start", "{name} starting.", follows=True)
+_control("restart", "{name} restarted.")
+
+
+@cli.command()
+@click.argument("service")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@env_option
+@json_option
+@pass_context
+def delete(ctx: Context, service, yes, environment) -> None:
+    """Stop a service and delete it, with its deployments and images."""
+    found = ctx.service(service, environment)
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Delete {found['name']} in {found['environment_name']}?", abort=True)
+    ctx.api.delete(f"services/{found['id']}/")
+    if ctx.json:
+        output.as_json({"deleted": found})
+    else:
+        click.echo(f"{found['name']} deleted.")

@@ -1,0 +1,20 @@
+"""The `m3o` command: `m3o --help` lists what it does."""
+
+import sys
+
+import click
+
+
+def main() -> None:
+    from cli import deploying, groups  # noqa: F401  (they add their commands to the group)
+    from cli.app import cli
+
+    try:
+        cli(prog_name="m3o")
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

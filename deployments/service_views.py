@@ -1,0 +1,177 @@
+"""The service page and what can be done to a service from it."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from deployments import actions, controls, queue, variables
+from deployments.access import services_for
+from deployments.errors import PlatformError
+from deployments.forms import PromoteForm, VariableForm
+from deployments.runtime import get_runtime
+from environments.access import ADMIN, DEPLOY, can, environments_for, role_of
+
+
+@login_required
+def service_detail(request, service_id: int):
+    service = get_object_or_404(services_for(request.user), pk=service_id)
+    deployments = list(service.deployments.order_by("-id")[:50])
+    positions = queue.positions()
+    for deployment in deployments:
+        deployment.position = positions.get(deployment.pk)
+    rollback_to = {
+        d.pk
+        for d in deployments
+        if d.image and d.state in ("superseded", "stopped") and d.pk != service.live_deployment_id
+    }
+    targets = environments_for(request.user, DEPLOY).exclude(pk=service.environment_id)
+    context = {
+        "service": service,
+        "deployments": deployments,
+        "rollback_to": rollback_to,
+        "webhook_url": request.build_absolute_uri(reverse("github-webhook")),
+        "variables": variables.shown(service),
+        "variable_form": VariableForm(),
+        "promote_form": PromoteForm(environments=targets) if targets else None,
+        "can_deploy": can(request.user, service.environment, DEPLOY),
+        "can_admin": can(request.user, service.environment, ADMIN),
+        "role": role_of(request.user, service.environment),
+    }
+    return render(request, "deployments/service.html", context)
+
+
+def _service_action(request, service_id: int, need: str = DEPLOY):
+    return get_object_or_404(services_for(request.user, need), pk=service_id)
+
+
+def _run(request, service, action, done: str):
+    try:
+        result = action()
+    except actions.ActionError as exc:
+        messages.error(request, str(exc))
+        return redirect("service", service_id=service.pk)
+    except PlatformError:
+        messages.error(request, "The container engine did not answer; try again in a moment.")
+        return redirect("service", service_id=service.pk)
+    messages.info(request, done)
+    if getattr(result, "pk", None) and result.__class__.__name__ == "Deployment":
+        return redirect("deployment", deployment_id=result.pk)
+    return redirect("service", service_id=service.pk)
+
+
+@login_required
+@require_POST
+def redeploy(request, service_id: int):
+    service = _service_action(request, service_id)
+    return _run(request, service, lambda: actions.request_deploy(service, request.user), "Deployment queued.")
+
+
+@login_required
+@require_POST
+def stop(request, service_id: int):
+    service = _service_action(request, service_id)
+    return _run(request, service, lambda: controls.stop(service, request.user), f"{service.name} stopped.")
+
+
+@login_required
+@require_POST
+def start(request, service_id: int):
+    service = _service_action(request, service_id)
+    return _run(request, service, lambda: controls.start(service, request.user), f"{service.name} starting.")
+
+
+@login_required
+@require_POST
+def restart(request, service_id: int):
+    service = _service_action(request, service_id)
+    return _run(
+        request, service, lambda: controls.restart(service, request.user), f"{service.name} restarted."
+    )
+
+
+@login_required
+@require_POST
+def rollback(request, service_id: int, deployment_id: int):
+    service = _service_action(request, service_id)
+    earlier = get_object_or_404(service.deployments, pk=deployment_id)
+    return _run(
+        request, service, lambda: controls.rollback(service, earlier, request.user),
+        f"Rolling back to deployment #{earlier.pk}.",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def promote(request, service_id: int):
+    service = _service_action(request, service_id)
+    targets = environments_for(request.user, DEPLOY).exclude(pk=service.environment_id)
+    form = PromoteForm(request.POST, environments=targets)
+    live = service.live_deployment
+    if not form.is_valid() or live is None:
+        messages.error(request, "Pick an environment to promote the running deployment to.")
+        return redirect("service", service_id=service.pk)
+    target = form.cleaned_data["environment"]
+    return _run(
+        request, service, lambda: controls.promote(live, target, request.user),
+        f"Promoting deployment #{live.pk} to {target.name}.",
+    )  # fmt: skip
+
+
+@login_required
+def runtime_logs(request, service_id: int):
+    """The running instance's own output: the last lines, or those since a time, filtered."""
+    service = get_object_or_404(services_for(request.user), pk=service_id)
+    live = service.live_deployment
+    if live is None or live.state != "running" or not live.instance_id:
+        return JsonResponse({"running": False, "lines": []})
+    try:
+        tail = min(max(int(request.GET.get("tail", "200")), 1), 2000)
+        since = float(request.GET["since"]) if request.GET.get("since") else None
+    except ValueError:
+        return JsonResponse({"error": "tail and since must be numbers"}, status=400)
+    text = request.GET.get("q", "")
+    try:
+        pairs = get_runtime().logs(live.instance_id, tail=tail, since=since)
+    except PlatformError:
+        return JsonResponse({"error": "The container engine did not answer; retrying."}, status=503)
+    lines = [{"time": stamp, "text": line} for stamp, line in pairs if text.lower() in line.lower()]
+    return JsonResponse({"running": True, "deployment": live.pk, "lines": lines})
+
+
+@login_required
+@require_POST
+def set_variable(request, service_id: int):
+    service = _service_action(request, service_id, ADMIN)
+    form = VariableForm(request.POST)
+    if form.is_valid():
+        try:
+            variables.set_variable(
+                service,
+                form.cleaned_data["key"],
+                form.cleaned_data["value"],
+                secret=form.cleaned_data["secret"],
+            )
+        except variables.InvalidVariable as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.info(
+                request, f"{form.cleaned_data['key']} saved. Redeploy to give it to the running app."
+            )
+            request.session["offer_redeploy"] = service.pk
+    else:
+        messages.error(request, "Give the variable a name.")
+    return redirect("service", service_id=service.pk)
+
+
+@login_required
+@require_POST
+def unset_variable(request, service_id: int):
+    service = _service_action(request, service_id, ADMIN)
+    key = request.POST.get("key", "")
+    if variables.unset_variable(service, key):
+        messages.info(request, f"{key} removed. Redeploy to take it from the running app.")
+        request.session["offer_redeploy"] = service.pk
+    return redirect("service", service_id=service.pk)

@@ -1,0 +1,87 @@
+"""Variables and secrets of environments and services: set, unset, list, resolve."""
+
+import re
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from deployments.models import Service, Variable
+from environments.models import Environment
+from portal import crypto
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+RESERVED = {"PORT"}
+
+
+class InvalidVariable(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A variable as a page may show it: a secret's value never leaves the server."""
+
+    key: str
+    value: str | None
+    is_secret: bool
+    scope: str  # "environment" or "service"
+
+
+def _owner_filter(target: Environment | Service) -> dict:
+    return {"environment": target} if isinstance(target, Environment) else {"service": target}
+
+
+def validate_key(key: str) -> str:
+    if not _KEY.match(key):
+        raise InvalidVariable(
+            f"{key!r} is not a valid variable name: use letters, digits and underscores, "
+            "not starting with a digit."
+        )
+    if key in RESERVED:
+        raise InvalidVariable(f"{key} is set by the platform and cannot be changed.")
+    return key
+
+
+@transaction.atomic
+def set_variable(target: Environment | Service, key: str, value: str, *, secret: bool = False) -> Variable:
+    key = validate_key(key)
+    if len(value) > 32_000:
+        raise InvalidVariable(f"The value of {key} is too long (32,000 characters at most).")
+    variable, _ = Variable.objects.update_or_create(
+        **_owner_filter(target),
+        key=key,
+        defaults={"encrypted_value": crypto.encrypt(value), "is_secret": secret},
+    )
+    return variable
+
+
+def unset_variable(target: Environment | Service, key: str) -> bool:
+    deleted, _ = Variable.objects.filter(**_owner_filter(target), key=key).delete()
+    return bool(deleted)
+
+
+def shown(target: Environment | Service) -> list[Shown]:
+    scope = "environment" if isinstance(target, Environment) else "service"
+    return [
+        Shown(v.key, None if v.is_secret else crypto.decrypt(v.encrypted_value), v.is_secret, scope)
+        for v in Variable.objects.filter(**_owner_filter(target))
+    ]
+
+
+def resolve(service: Service) -> dict[str, str]:
+    """What the container gets: the environment's variables, then the service's on top."""
+    values = {}
+    for variable in Variable.objects.filter(environment_id=service.environment_id):
+        values[variable.key] = crypto.decrypt(variable.encrypted_value)
+    for variable in Variable.objects.filter(service=service):
+        values[variable.key] = crypto.decrypt(variable.encrypted_value)
+    return values
+
+
+def copy_variables(source: Service, target: Service) -> None:
+    for variable in Variable.objects.filter(service=source):
+        Variable.objects.update_or_create(
+            service=target,
+            key=variable.key,
+            defaults={"encrypted_value": variable.encrypted_value, "is_secret": variable.is_secret},
+        )

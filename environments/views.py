@@ -1,0 +1,189 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from deployments import actions as deploy_actions
+from deployments import queue, variables
+from deployments.forms import VariableForm
+from deployments.models import Service
+from deployments.views import listed
+from environments import actions
+from environments.access import ADMIN, DEPLOY, VIEW, can, environments_for, role_of
+from environments.forms import EnvironmentForm, MemberForm, ServiceDeployForm
+from ingress.names import service_url
+
+
+def _environment(request, environment_id: int, need: str = VIEW):
+    return get_object_or_404(environments_for(request.user, need), pk=environment_id)
+
+
+@login_required
+def new_environment(request):
+    sources = environments_for(request.user).filter(deleted_at__isnull=True)
+    form = EnvironmentForm(request.POST or None, environments=sources)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            environment = actions.create_environment(
+                request.user,
+                name=data["name"],
+                kind=data["kind"],
+                description=data["description"],
+                copy_from=data["copy_from"],
+                ttl_hours=data["ttl_hours"],
+            )
+        except actions.EnvironmentError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("environment", environment_id=environment.pk)
+    return render(request, "environments/new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def environment_detail(request, environment_id: int):
+    environment = _environment(request, environment_id)
+    services = list(
+        listed(
+            Service.objects.filter(environment=environment).select_related(
+                "live_deployment", "ingress_hostname"
+            )
+        )
+    )
+    positions = queue.positions()
+    for service in services:
+        service.position = positions.get(service.newest_id)
+    context = {
+        "environment": environment,
+        "services": services,
+        "role": role_of(request.user, environment),
+        "can_deploy": can(request.user, environment, DEPLOY),
+        "can_admin": can(request.user, environment, ADMIN),
+        "members": environment.memberships.select_related("user"),
+        "events": environment.events.select_related("user")[:20],
+        "variables": variables.shown(environment),
+        "variable_form": VariableForm(),
+        "member_form": MemberForm(),
+        "deploy_form": ServiceDeployForm(),
+    }
+    return render(request, "environments/detail.html", context)
+
+
+@login_required
+def environment_status(request, environment_id: int):
+    """What the environment page refreshes without reloading."""
+    environment = _environment(request, environment_id)
+    positions = queue.positions()
+    services = listed(
+        Service.objects.filter(environment=environment).select_related("live_deployment", "ingress_hostname")
+    )
+    return JsonResponse(
+        {
+            "services": [
+                {
+                    "id": s.pk,
+                    "name": s.name,
+                    "state": s.newest_state,
+                    "deployment": s.newest_id,
+                    "position": positions.get(s.newest_id),
+                    "url": service_url(s) if s.live_deployment and s.live_deployment.url else "",
+                    "commit": s.live_deployment.short_sha if s.live_deployment else "",
+                }
+                for s in services
+            ]
+        }
+    )
+
+
+@login_required
+@require_POST
+def deploy_into(request, environment_id: int):
+    environment = _environment(request, environment_id, DEPLOY)
+    form = ServiceDeployForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a repository URL and a service name.")
+        return redirect("environment", environment_id=environment.pk)
+    try:
+        deployment = deploy_actions.deploy_repository(
+            request.user, environment=environment, **form.cleaned_data
+        )
+    except deploy_actions.ActionError as exc:
+        messages.error(request, str(exc))
+        return redirect("environment", environment_id=environment.pk)
+    return redirect("deployment", deployment_id=deployment.pk)
+
+
+@login_required
+@require_POST
+def delete_environment(request, environment_id: int):
+    environment = _environment(request, environment_id, ADMIN)
+    try:
+        actions.delete_environment(environment, request.user)
+    except actions.EnvironmentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, f"{environment.name} deleted: its services are stopped and removed.")
+    return redirect("dashboard")
+
+
+@login_required
+@require_POST
+def add_member(request, environment_id: int):
+    environment = _environment(request, environment_id, ADMIN)
+    form = MemberForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.add_member(
+                environment, form.cleaned_data["email"], form.cleaned_data["role"], request.user
+            )
+        except actions.EnvironmentError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.info(request, f"{form.cleaned_data['email']} added.")
+    else:
+        messages.error(request, "Give an email address and a role.")
+    return redirect("environment", environment_id=environment.pk)
+
+
+@login_required
+@require_POST
+def remove_member(request, environment_id: int, membership_id: int):
+    environment = _environment(request, environment_id, ADMIN)
+    try:
+        actions.remove_member(environment, membership_id, request.user)
+    except actions.EnvironmentError as exc:
+        messages.error(request, str(exc))
+    return redirect("environment", environment_id=environment.pk)
+
+
+@login_required
+@require_POST
+def set_variable(request, environment_id: int):
+    environment = _environment(request, environment_id, ADMIN)
+    form = VariableForm(request.POST)
+    if form.is_valid():
+        try:
+            variables.set_variable(
+                environment, form.cleaned_data["key"], form.cleaned_data["value"],
+                secret=form.cleaned_data["secret"],
+            )  # fmt: skip
+        except variables.InvalidVariable as exc:
+            messages.error(request, str(exc))
+        else:
+            actions.record(environment, request.user, "variable", f"set {form.cleaned_data['key']}")
+            messages.info(
+                request, f"{form.cleaned_data['key']} saved. Redeploy the services to give it to them."
+            )
+    return redirect("environment", environment_id=environment.pk)
+
+
+@login_required
+@require_POST
+def unset_variable(request, environment_id: int):
+    environment = _environment(request, environment_id, ADMIN)
+    key = request.POST.get("key", "")
+    if variables.unset_variable(environment, key):
+        actions.record(environment, request.user, "variable", f"unset {key}")
+        messages.info(request, f"{key} removed. Redeploy the services to take it from them.")
+    return redirect("environment", environment_id=environment.pk)

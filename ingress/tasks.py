@@ -1,0 +1,10 @@
+from celery import shared_task
+
+from ingress import actions, routes
+
+
+@shared_task
+def sync() -> None:
+    """Re-check custom domains, then load the routes again: heals a proxy that restarted empty."""
+    actions.recheck_domains()
+    routes.sync()

@@ -1,0 +1,52 @@
+// Shows the running instance's output and follows it, filtered by text, without reloading.
+(function () {
+  "use strict";
+  const box = document.getElementById("runtime");
+  if (!box) return;
+  const url = box.dataset.logsUrl;
+  const log = document.getElementById("runtime-log");
+  const status = document.getElementById("runtime-status");
+  const filter = document.getElementById("log-filter");
+  const follow = document.getElementById("log-follow");
+  let since = null;
+  let timer = null;
+
+  function show(lines) {
+    for (const line of lines) {
+      const span = document.createElement("span");
+      span.textContent = line.text + "\n";
+      span.dataset.time = line.time;
+      log.appendChild(span);
+    }
+    if (lines.length) {
+      // Docker's "since" is inclusive to the second; ask from just past the last line.
+      since = Date.parse(lines[lines.length - 1].time) / 1000 + 0.000001;
+      log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  async function load(fresh) {
+    const params = new URLSearchParams({ q: filter.value });
+    if (fresh || since === null) params.set("tail", "200");
+    else params.set("since", String(since));
+    try {
+      const response = await fetch(url + "?" + params, { headers: { Accept: "application/json" } });
+      const data = await response.json();
+      if (fresh) log.textContent = "";
+      if (!data.running) status.textContent = "Not running: nothing to show.";
+      else status.textContent = "";
+      if (data.lines) show(data.lines);
+    } catch (err) {
+      status.textContent = "Could not reach the portal; trying again.";
+    }
+  }
+
+  function schedule() {
+    window.clearTimeout(timer);
+    if (follow.checked) timer = window.setTimeout(async () => { await load(false); schedule(); }, 1000);
+  }
+
+  filter.addEventListener("input", async () => { since = null; await load(true); schedule(); });
+  follow.addEventListener("change", schedule);
+  load(true).then(schedule);
+})();

@@ -1,0 +1,199 @@
+"""The real `m3o` command, as a subprocess, against a live test server with a real worker and Docker."""
+
+import os
+import queue
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from django.conf import settings
+
+from api import tokens, uploads
+from deployments.models import Deployment, Service
+from tests.conftest import APPS, ROOT
+
+pytestmark = [pytest.mark.docker]
+
+
+def m3o_command() -> list[str]:
+    installed = Path(sys.executable).parent / "m3o"  # what `pip install -e .` put there
+    return [str(installed)] if installed.exists() else [sys.executable, "-m", "cli.main"]
+
+
+class M3O:
+    def __init__(self, home: Path, url: str) -> None:
+        self.url = url
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("M3O_")}
+        self.env["XDG_CONFIG_HOME"] = str(home)
+
+    def __call__(self, *args: str, cwd: Path = ROOT, timeout: float = 300, **env: str):
+        return subprocess.run(
+            [*m3o_command(), *args], cwd=cwd, env={**self.env, **env}, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+
+    def ok(self, *args: str, **kwargs) -> str:
+        result = self(*args, **kwargs)
+        assert result.returncode == 0, f"m3o {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*m3o_command(), *args], cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def m3o(live_server, worker, alice, tmp_path, settings):
+    settings.UPLOADS_DIR = tmp_path / "uploads"
+    cli = M3O(tmp_path / "config", live_server.url)
+    _, raw = tokens.create_token(alice, "cli")
+    cli.ok("login", "--url", live_server.url, "--token", raw)
+    return cli
+
+
+def live(name: str, environment: str) -> Deployment:
+    service = Service.objects.select_related("live_deployment").get(name=name, environment__name=environment)
+    assert service.live_deployment.state == Deployment.State.RUNNING
+    return service.live_deployment
+
+
+def test_login_keeps_the_token_to_the_user_alone(live_server, alice, tmp_path):
+    cli = M3O(tmp_path / "config", live_server.url)
+    _, raw = tokens.create_token(alice, "cli")
+    out = cli.ok("login", "--url", live_server.url, "--token", raw)
+    assert out.strip() == f"Logged in to {live_server.url} as alice@example.com."
+    config = tmp_path / "config" / "m3o" / "config.json"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert "alice@example.com" in cli.ok("whoami")
+    cli.ok("logout")
+    assert "Not logged in" in cli("whoami").stderr
+    assert "alice" in cli.ok("whoami", M3O_TOKEN=raw, M3O_URL=live_server.url)
+
+
+def test_errors_are_one_clear_line(live_server, alice, tmp_path):
+    cli = M3O(tmp_path / "config", live_server.url)
+    unreachable = cli("services", M3O_URL="http://127.0.0.1:9", M3O_TOKEN="m3o_x")
+    assert unreachable.returncode == 1
+    assert unreachable.stderr.strip() == "Error: Cannot reach the M3O server at http://127.0.0.1:9."
+    refused = cli("services", M3O_URL=live_server.url, M3O_TOKEN="m3o_made-up")
+    assert refused.returncode == 1
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "token is not valid" in refused.stderr
+    assert "Traceback" not in unreachable.stderr + refused.stderr
+
+
+def test_env_create_run_a_repository_rollback_and_delete(m3o, make_repo):
+    assert "Environment staging created." in m3o.ok("env", "create", "staging")
+    m3o.ok("env", "use", "staging")
+    assert "* " in m3o.ok("env", "list")
+    repo = make_repo("static-site")
+
+    first = m3o("run", repo.url, "--name", "site")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "==> site is running at http://" in first.stdout
+    assert "hello from static-site" in requests.get(live("site", "staging").url, timeout=5).text
+
+    repo.commit("v2", {"index.html": "<!doctype html><h1>version two</h1>"})
+    m3o.ok("run", repo.url, "--name", "site")
+    assert "version two" in requests.get(live("site", "staging").url, timeout=5).text
+
+    back = m3o.ok("rollback", "site")
+    assert "is running at" in back
+    assert "hello from static-site" in requests.get(live("site", "staging").url, timeout=5).text
+    listed = m3o.ok("deployments", "site")
+    assert listed.count("running") == 1
+    assert listed.count("superseded") == 2
+
+    service_id = Service.objects.get(name="site").pk
+    assert m3o.ok("delete", "site").strip() == "site deleted."
+    assert not Service.objects.filter(pk=service_id).exists()
+    labels = {"label": [f"org.m3o.platform={settings.PLATFORM_NAME}", f"org.m3o.service={service_id}"]}
+    assert docker.from_env().containers.list(all=True, filters=labels) == []
+    assert "No services yet." in m3o.ok("status")
+
+
+def test_a_failed_deployment_exits_non_zero_with_the_reason(m3o, make_repo):
+    result = m3o("run", make_repo("no-language").url, "--name", "broken")
+    assert result.returncode == 1
+    assert "did not go live" in result.stdout
+
+
+def test_run_dot_deploys_a_local_folder_without_what_gitignore_leaves_out(m3o, tmp_path):
+    folder = tmp_path / "my-site"
+    shutil.copytree(APPS / "static-site", folder)
+    (folder / ".gitignore").write_text("secret.txt\nbuild/\n")
+    (folder / "secret.txt").write_text("do not upload")
+    (folder / "build").mkdir()
+    (folder / "build" / "big.bin").write_bytes(b"x" * 1000)
+
+    result = m3o("run", ".", cwd=folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Uploading 2 files" in result.stdout
+    deployment = live("my-site", "production")
+    assert "hello from static-site" in requests.get(deployment.url, timeout=5).text
+    repository = uploads.repository_path(deployment.service.environment_id, "my-site")
+    files = subprocess.run(
+        ["git", f"--git-dir={repository}", "ls-tree", "-r", "--name-only", "main"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert sorted(files) == [".gitignore", "index.html"]
+    assert m3o.ok("status", "my-site").startswith("my-site in production: running")
+
+
+def _lines_of(process: subprocess.Popen) -> queue.Queue:
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _wait_for_line(lines: queue.Queue, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return line
+    raise AssertionError(f"no line with {text!r} in:\n{''.join(seen)}")
+
+
+def test_logs_follow_shows_lines_printed_after_it_started(m3o, make_repo):
+    m3o.ok("run", make_repo("ticker").url, "--name", "ticker")
+    url = live("ticker", "production").url
+    follower = m3o.popen("logs", "ticker", "-f", "--tail", "5")
+    try:
+        lines = _lines_of(follower)
+        _wait_for_line(lines, "tick", timeout=30)
+        requests.get(url + "printed-after-logs-started", timeout=5)
+        _wait_for_line(lines, "request /printed-after-logs-started", timeout=30)
+        assert "tick" in m3o.ok("logs", "ticker", "--since", "1m", "--grep", "TICK")
+        assert "==> " in m3o.ok("logs", "ticker", "--build")
+    finally:
+        os.killpg(follower.pid, 9)
+        follower.wait()
+
+
+def test_the_readme_shows_the_cli_quick_start_in_five_lines_or_fewer():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("CLI quick start", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = block.strip().splitlines()
+    assert 1 < len(commands) <= 5
+    assert commands[0].startswith("m3o login")
+    assert any(line.startswith("m3o run .") for line in commands)

@@ -1,0 +1,154 @@
+"""Environments on a real engine: own networks, variables at start, rollback, promote, cancel, delete."""
+
+import time
+
+import docker
+import pytest
+import requests
+from django.conf import settings
+
+from deployments import actions, controls, variables
+from deployments.models import Deployment
+from environments.actions import create_environment, delete_environment
+from tests.conftest import log_text, wait_for
+
+pytestmark = [pytest.mark.docker]
+State = Deployment.State
+
+
+def engine():
+    return docker.from_env()
+
+
+def label(**kwargs):
+    return {"label": [f"org.m3o.{k}={v}" for k, v in kwargs.items()]}
+
+
+def running(deployment):
+    deployment = wait_for(deployment)
+    assert deployment.state == State.RUNNING, log_text(deployment)
+    return deployment
+
+
+def test_services_reach_each_other_by_name_and_not_across_environments(worker, alice, make_repo):
+    repo = make_repo("ticker")
+    api = running(actions.deploy_repository(alice, name="api", repository_url=repo.url))
+    web = running(actions.deploy_repository(alice, name="web", repository_url=repo.url))
+    other = running(
+        actions.deploy_repository(alice, name="web", repository_url=repo.url, environment="staging")
+    )
+    assert requests.get(web.url + "call/api", timeout=10).text == "reached: ticker v1"
+    answer = requests.get(other.url + "call/api", timeout=10).text
+    assert answer.startswith("unreachable:"), answer
+    assert api.service.environment_id != other.service.environment_id
+
+
+def test_variables_and_secrets_reach_the_container_but_not_the_log(worker, alice, make_repo):
+    repo = make_repo("ticker")
+    first = running(actions.deploy_repository(alice, name="web", repository_url=repo.url))
+    service = first.service
+    variables.set_variable(service.environment, "GREETING", "from the environment")
+    variables.set_variable(service, "API_TOKEN", "tok-very-secret", secret=True)
+    second = running(actions.request_deploy(service, alice))
+    assert requests.get(second.url, timeout=5).text == "ticker v1 from the environment"
+    (container,) = engine().containers.list(filters=label(deployment=second.pk))
+    assert "API_TOKEN=tok-very-secret" in container.attrs["Config"]["Env"]
+    assert "tok-very-secret" not in log_text(second)
+
+
+def test_rollback_runs_the_old_image_without_rebuilding(worker, alice, make_repo):
+    repo = make_repo("python-dockerfile")
+    first = running(actions.deploy_repository(alice, name="web", repository_url=repo.url))
+    repo.commit("v2", {"server.py": (repo.path / "server.py").read_text().replace("v1", "v2")})
+    second = running(actions.request_deploy(first.service, alice))
+    assert "v2" in requests.get(second.url, timeout=5).text
+    first.refresh_from_db()
+    assert first.state == State.SUPERSEDED
+
+    back = running(controls.rollback(second.service, first, alice))
+    assert "hello from python-dockerfile v1" in requests.get(back.url, timeout=5).text
+    log = log_text(back)
+    assert f"Using the image of deployment #{first.pk}" in log
+    assert "Step 1/" not in log
+    assert back.image == first.image
+    assert back.commit_sha == first.commit_sha
+    second.refresh_from_db()
+    assert second.state == State.SUPERSEDED
+    assert engine().containers.list(all=True, filters=label(deployment=second.pk)) == []
+
+
+def test_promote_runs_the_same_image_in_another_environment(worker, alice, make_repo):
+    staging_deployment = running(
+        actions.deploy_repository(
+            alice, name="web", repository_url=make_repo("static-site").url, environment="staging"
+        )
+    )
+    production = create_environment(alice, name="production", kind="production")
+    promoted = running(controls.promote(staging_deployment, production, alice))
+    assert promoted.service.environment == production
+    assert promoted.image == staging_deployment.image
+    assert "Step 1/" not in log_text(promoted)
+    assert "hello from static-site" in requests.get(promoted.url, timeout=5).text
+
+
+def test_stop_start_and_restart(worker, alice, make_repo):
+    first = running(actions.deploy_repository(alice, name="web", repository_url=make_repo("ticker").url))
+    service = first.service
+    controls.stop(service, alice)
+    first.refresh_from_db()
+    assert first.state == State.STOPPED
+    assert engine().containers.list(all=True, filters=label(deployment=first.pk)) == []
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{first.host_port}/", timeout=2)
+    service.refresh_from_db()
+    again = running(controls.start(service, alice))
+    assert again.image == first.image
+    assert requests.get(again.url, timeout=5).ok
+    service.refresh_from_db()
+    (container,) = engine().containers.list(filters=label(deployment=again.pk))
+    started = container.attrs["State"]["StartedAt"]
+    controls.restart(service, alice)
+    container.reload()
+    assert container.attrs["State"]["StartedAt"] != started
+
+
+def test_cancel_stops_a_build_and_leaves_nothing(worker, alice, make_repo):
+    deployment = actions.deploy_repository(alice, name="web", repository_url=make_repo("slow-build").url)
+    deadline = time.monotonic() + 120
+    while "a long step begins" not in log_text(deployment):
+        assert time.monotonic() < deadline, log_text(deployment)
+        time.sleep(0.3)
+    started = time.monotonic()
+    controls.cancel(deployment, alice)
+    deployment = wait_for(deployment, timeout=60)
+    assert deployment.state == State.CANCELLED
+    assert time.monotonic() - started < 20, "the build went on after the cancel"
+    assert "Stopped: the deployment is cancelled." in log_text(deployment)
+    time.sleep(1)
+    assert not [
+        c for c in engine().containers.list() if "a long step" in " ".join(c.attrs["Config"]["Cmd"] or [])
+    ]
+    assert not engine().images.list(
+        name=f"{settings.PLATFORM_NAME}-app/s{deployment.service_id}:d{deployment.pk}"
+    )
+
+
+def test_cancel_a_queued_deployment(worker, alice, make_repo, settings):
+    settings.DEPLOY_QUEUE = "nobody-listens"
+    deployment = actions.deploy_repository(alice, name="web", repository_url=make_repo("ticker").url)
+    controls.cancel(deployment, alice)
+    deployment.refresh_from_db()
+    assert deployment.state == State.CANCELLED
+    assert deployment.settled
+
+
+def test_deleting_an_environment_removes_its_containers_and_network(worker, alice, make_repo):
+    deployment = running(actions.deploy_repository(alice, name="web", repository_url=make_repo("ticker").url))
+    environment = deployment.service.environment
+    network = f"{settings.PLATFORM_NAME}-env-{environment.pk}"
+    assert engine().networks.list(names=[network])
+    delete_environment(environment, alice)
+    assert engine().containers.list(all=True, filters=label(environment=environment.pk)) == []
+    assert engine().networks.list(names=[network]) == []
+    deployment.refresh_from_db()
+    assert deployment.state == State.STOPPED

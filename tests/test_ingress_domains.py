@@ -1,0 +1,103 @@
+"""Custom domains: validated, one service each, served over HTTPS by the proxy's CA, removable."""
+
+import time
+
+import pytest
+import requests
+from django.conf import settings
+
+from deployments import actions
+from deployments.actions import ActionError
+from ingress import actions as ingress_actions
+from ingress import proxy
+from tests.conftest import log_text, wait_for
+
+
+def service_of(user, name="web"):
+    deployment = actions.deploy_repository(user, name=name, repository_url=f"https://github.com/{user}/x.git")
+    return deployment.service
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "Enter a domain"),
+        ("https://shop.example.com/", "enter the name alone"),
+        ("shop.example.com:8443", "enter the name alone"),
+        ("192.0.2.7", "is an IP address"),
+        ("*.example.com", "wildcard domains are not supported"),
+        ("example", "is not a valid domain"),
+        ("-shop.example.com", "is not a valid domain"),
+        ("shop_1.example.com", "is not a valid domain"),
+        ("shop.123", "has no top-level domain"),
+        ("localhost", "is the platform's own address"),
+        ("web-production.localhost", "where the platform names services"),
+    ],
+)
+def test_an_invalid_domain_is_refused_with_a_reason(db, alice, name, message):
+    with pytest.raises(ActionError, match=message):
+        ingress_actions.add_domain(service_of(alice), name, alice)
+
+
+def test_a_domain_belongs_to_one_service_only(db, alice, bob):
+    ingress_actions.add_domain(service_of(alice), "Shop.Alice.localhost.", alice)
+    with pytest.raises(ActionError, match=r"^shop\.alice\.localhost already belongs to another service\.$"):
+        ingress_actions.add_domain(service_of(bob, "shop"), "shop.alice.localhost", bob)
+    with pytest.raises(ActionError, match=r"already a domain of web"):
+        ingress_actions.add_domain(service_of(alice), "shop.alice.localhost", alice)
+
+
+def test_the_page_shows_the_dns_record_to_create(db, client, alice, bob):
+    service = service_of(alice)
+    client.force_login(alice)
+    response = client.post(f"/services/{service.pk}/domains/add/", {"name": "shop.example.com"}, follow=True)
+    page = response.content.decode()
+    assert "shop.example.com does not resolve yet." in page
+    assert f"shop.example.com A {settings.INGRESS_PUBLIC_IP}" in page
+    assert "waiting for DNS" in page
+    response = client.post(f"/services/{service.pk}/domains/add/", {"name": "not a domain"})
+    assert response.status_code == 400
+    assert "is not a valid domain" in response.content.decode()
+    client.force_login(bob)
+    assert client.get(f"/services/{service.pk}/domains/").status_code == 404
+    domain = service.custom_domains.get()
+    assert client.post(f"/domains/{domain.pk}/remove/").status_code == 404
+
+
+def get_until(url: str, timeout: float = 20, **kwargs) -> requests.Response:
+    """The proxy gets a certificate in the background just after a domain is added."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return requests.get(url, timeout=5, **kwargs)
+        except requests.exceptions.SSLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.docker
+def test_custom_domain_answers_over_https_and_stops_after_removal(worker, alice, make_repo, localhost_names):
+    repo = make_repo("python-dockerfile")
+    deployment = wait_for(actions.deploy_repository(alice, name="web", repository_url=repo.url))
+    assert deployment.state == "running", log_text(deployment)
+    domain = ingress_actions.add_domain(deployment.service, "shop.alice.localhost", alice)
+    assert domain.verified_at is not None, domain.check_result
+
+    https = f"https://shop.alice.localhost:{settings.INGRESS_HTTPS_PORT}"
+    response = get_until(f"{https}/", verify=str(proxy.root_certificate()))
+    assert response.status_code == 200
+    assert response.text == "hello from python-dockerfile v1"
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{https}/", timeout=5)  # not a certificate the system trusts: the proxy's own CA
+    redirect = requests.get(
+        f"http://shop.alice.localhost:{settings.INGRESS_HTTP_PORT}/a?b=c", timeout=5, allow_redirects=False
+    )
+    assert redirect.status_code == 308
+    assert redirect.headers["Location"] == f"{https}/a?b=c"
+
+    ingress_actions.remove_domain(domain, alice)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"{https}/", timeout=5, verify=str(proxy.root_certificate()))
+    gone = requests.get(f"http://shop.alice.localhost:{settings.INGRESS_HTTP_PORT}/", timeout=5)
+    assert gone.status_code == 404
