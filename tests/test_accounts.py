@@ -112,3 +112,14 @@ def test_email_change_needs_the_new_address_verified(client, alice, mailoutbox):
     assert not address.verified
     (message,) = mailoutbox
     assert "alice@new.example" in message.to
+
+
+def test_the_first_admin_of_make_run_can_sign_in(client, settings, tmp_path):
+    from django.core.management import call_command
+
+    settings.VAR_DIR = tmp_path
+    call_command("ensure_admin")
+    password = (tmp_path / "admin-password").read_text().strip()
+    response = client.post(reverse("account_login"), {"login": "admin@localhost", "password": password})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"]
