@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from deployments import actions, controls, queue, variables
+from deployments import actions, controls, queue, variable_views, variables
 from deployments.access import services_for
 from deployments.errors import PlatformError
 from deployments.forms import PromoteForm, VariableForm
@@ -145,24 +145,8 @@ def runtime_logs(request, service_id: int):
 @require_POST
 def set_variable(request, service_id: int):
     service = _service_action(request, service_id, ADMIN)
-    form = VariableForm(request.POST)
-    if form.is_valid():
-        try:
-            variables.set_variable(
-                service,
-                form.cleaned_data["key"],
-                form.cleaned_data["value"],
-                secret=form.cleaned_data["secret"],
-            )
-        except variables.InvalidVariable as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.info(
-                request, f"{form.cleaned_data['key']} saved. Redeploy to give it to the running app."
-            )
-            request.session["offer_redeploy"] = service.pk
-    else:
-        messages.error(request, "Give the variable a name.")
+    if variable_views.save_from_form(request, service):
+        request.session["offer_redeploy"] = service.pk
     return redirect("service", service_id=service.pk)
 
 
@@ -170,8 +154,6 @@ def set_variable(request, service_id: int):
 @require_POST
 def unset_variable(request, service_id: int):
     service = _service_action(request, service_id, ADMIN)
-    key = request.POST.get("key", "")
-    if variables.unset_variable(service, key):
-        messages.info(request, f"{key} removed. Redeploy to take it from the running app.")
+    if variable_views.remove_from_form(request, service):
         request.session["offer_redeploy"] = service.pk
     return redirect("service", service_id=service.pk)

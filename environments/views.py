@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from deployments import actions as deploy_actions
-from deployments import queue, variables
+from deployments import queue, variable_views, variables
 from deployments.forms import VariableForm
 from deployments.models import Service
 from deployments.views import listed
@@ -161,20 +161,7 @@ def remove_member(request, environment_id: int, membership_id: int):
 @require_POST
 def set_variable(request, environment_id: int):
     environment = _environment(request, environment_id, ADMIN)
-    form = VariableForm(request.POST)
-    if form.is_valid():
-        try:
-            variables.set_variable(
-                environment, form.cleaned_data["key"], form.cleaned_data["value"],
-                secret=form.cleaned_data["secret"],
-            )  # fmt: skip
-        except variables.InvalidVariable as exc:
-            messages.error(request, str(exc))
-        else:
-            actions.record(environment, request.user, "variable", f"set {form.cleaned_data['key']}")
-            messages.info(
-                request, f"{form.cleaned_data['key']} saved. Redeploy the services to give it to them."
-            )
+    variable_views.save_from_form(request, environment)
     return redirect("environment", environment_id=environment.pk)
 
 
@@ -182,8 +169,5 @@ def set_variable(request, environment_id: int):
 @require_POST
 def unset_variable(request, environment_id: int):
     environment = _environment(request, environment_id, ADMIN)
-    key = request.POST.get("key", "")
-    if variables.unset_variable(environment, key):
-        actions.record(environment, request.user, "variable", f"unset {key}")
-        messages.info(request, f"{key} removed. Redeploy the services to take it from them.")
+    variable_views.remove_from_form(request, environment)
     return redirect("environment", environment_id=environment.pk)

@@ -1,0 +1,43 @@
+"""Saving and removing a variable from a page: shared by the service and environment pages."""
+
+from django.contrib import messages
+
+from deployments import variables
+from deployments.forms import VariableForm
+from deployments.models import Service
+from environments.actions import record
+
+
+def _environment_of(target):
+    return target.environment if isinstance(target, Service) else target
+
+
+def _redeploy_hint(target) -> str:
+    return "the running app" if isinstance(target, Service) else "the services"
+
+
+def save_from_form(request, target) -> bool:
+    """Set the posted variable on `target`; True when it was saved."""
+    form = VariableForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the variable a name.")
+        return False
+    key = form.cleaned_data["key"]
+    try:
+        variables.set_variable(target, key, form.cleaned_data["value"], secret=form.cleaned_data["secret"])
+    except variables.InvalidVariable as exc:
+        messages.error(request, str(exc))
+        return False
+    record(_environment_of(target), request.user, "variable", f"set {key}")
+    messages.info(request, f"{key} saved. Redeploy to give it to {_redeploy_hint(target)}.")
+    return True
+
+
+def remove_from_form(request, target) -> bool:
+    """Unset the posted variable of `target`; True when there was one."""
+    key = request.POST.get("key", "")
+    if not variables.unset_variable(target, key):
+        return False
+    record(_environment_of(target), request.user, "variable", f"unset {key}")
+    messages.info(request, f"{key} removed. Redeploy to take it from {_redeploy_hint(target)}.")
+    return True
