@@ -178,7 +178,8 @@ def reap_stale_deployments(stale_after: int | None = None) -> list[int]:
     """Fail deployments whose worker stopped beating, and clear what they left.
 
     Also re-sends deployments that sat queued too long, in case their task was
-    lost; the claim in the pipeline makes a second delivery harmless.
+    lost (the claim in the pipeline makes a second delivery harmless), and
+    removes superseded instances whose retirement task was lost.
     """
     from deployments.runtime import get_runtime
 
@@ -208,6 +209,12 @@ def reap_stale_deployments(stale_after: int | None = None) -> list[int]:
             runtime.remove_network(deployment.service.environment_id)
         except PlatformError as exc:
             log.error("could not clear deployment %s: %s", deployment.pk, exc)
+    from deployments.pipeline import retire_overdue
+
+    try:
+        retire_overdue(late_after=stale_after)
+    except PlatformError as exc:
+        log.error("could not retire superseded instances: %s", exc)
     resend_before = now - timedelta(seconds=settings.QUEUED_RESEND_AFTER)
     for pk in Deployment.objects.filter(state=State.QUEUED, created_at__lt=resend_before).values_list(
         "pk", flat=True

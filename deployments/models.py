@@ -82,6 +82,9 @@ class Deployment(models.Model):
     healthy_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Set as it is superseded: its instance is removed once the proxy has drained it,
+    # by a task due then (or by the reaper, should that task be lost).
+    retire_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

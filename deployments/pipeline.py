@@ -9,6 +9,7 @@ retried by the task) for the platform's.
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -40,6 +41,8 @@ class Run:
     image: str = ""  # an image this run built, and so removes if it fails
     instance: Instance | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    went_live: bool = False
+    retiring: int | None = None  # the deployment this one replaced, removed after the drain
 
 
 def claim(deployment_id: int) -> Deployment | None:
@@ -135,6 +138,8 @@ def run(deployment_id: int) -> float | None:
     current.log.save_size()
     if retry_in is None:
         close_log(deployment_id)
+    if current.went_live:
+        _retire_later(current)
     return retry_in
 
 
@@ -264,25 +269,70 @@ def _copy_crash_output(run: Run) -> None:
 
 
 def _switch(run: Run) -> None:
-    """Make the new deployment the live one, then retire the one it replaces."""
+    """Make the new deployment the live one; the one it replaces is retired after the drain."""
     went_live, retire = _take_over(run)
     if not went_live:
         run.log.write("==> A newer deployment went live meanwhile; this one is not switched in.")
         run.runtime.remove(run.instance.id)
         Deployment.objects.filter(pk=run.deployment.pk).update(retired_at=timezone.now())
         return
+    run.went_live = True
     logs.publish(run.deployment.pk, {"state": State.RUNNING})
     run.runtime.keep_restarting(run.instance.id)
     if retire is not None:
-        ingress_routes.drain()  # ingress: requests already sent to the old instance finish first
-        run.runtime.remove(retire.instance_id)
-        Deployment.objects.filter(pk=retire.pk).update(retired_at=timezone.now())
-        run.log.write(f"==> Previous deployment #{retire.pk} retired")
+        run.retiring = retire.pk
+        run.log.write(
+            f"==> Previous deployment #{retire.pk} gets no new requests; it is removed after "
+            f"{settings.INGRESS_DRAIN_SECONDS:g} s, once the requests it has are answered"
+        )
         logs.publish(retire.pk, {"state": State.SUPERSEDED})
     direct = f"http://127.0.0.1:{run.instance.host_port}/"
     address = service_url(run.service)
     run.log.write(f"==> Running at {address} (directly: {direct})" if address else f"==> Running at {direct}")
-    _prune_images(run)
+
+
+def _retire_later(run: Run) -> None:
+    """The drain and the clean-up happen off the deployment's path: it is live already."""
+    from deployments.tasks import retire
+
+    try:
+        retire.apply_async(
+            args=[run.retiring, run.service.pk],
+            countdown=settings.INGRESS_DRAIN_SECONDS if run.retiring else 0,
+            queue=settings.DEPLOY_QUEUE,
+        )
+    except Exception:  # the broker is away: the reaper retires it later
+        log.exception("retirement of deployment %s not scheduled", run.retiring)
+
+
+def retire(deployment_id: int | None, service_id: int) -> None:
+    """Remove a superseded deployment's instance (its drain is over), then prune old images."""
+    close_old_connections()
+    runtime = get_runtime()
+    if deployment_id is not None:
+        retired = Deployment.objects.filter(
+            pk=deployment_id, state=State.SUPERSEDED, retired_at__isnull=True
+        ).first()
+        if retired is not None:
+            runtime.remove(retired.instance_id)
+            Deployment.objects.filter(pk=retired.pk).update(retired_at=timezone.now())
+    service = Service.objects.filter(pk=service_id).first()
+    if service is not None:
+        _prune_images(runtime, service)
+
+
+def retire_overdue(late_after: float) -> list[int]:
+    """Retire superseded instances whose task was lost (a worker killed during the drain)."""
+    overdue = Deployment.objects.filter(
+        state=State.SUPERSEDED,
+        retired_at__isnull=True,
+        retire_after__lt=timezone.now() - timedelta(seconds=late_after),
+    ).values_list("pk", "service_id")
+    done = []
+    for pk, service_id in overdue:
+        retire(pk, service_id)
+        done.append(pk)
+    return done
 
 
 def _take_over(run: Run) -> tuple[bool, Deployment | None]:
@@ -310,21 +360,23 @@ def _take_over(run: Run) -> tuple[bool, Deployment | None]:
         ingress_routes.point(service, deployment)
         if previous is None or previous.state != State.RUNNING:
             return True, None
-        Deployment.objects.filter(pk=previous.pk).update(state=State.SUPERSEDED)
+        Deployment.objects.filter(pk=previous.pk).update(
+            state=State.SUPERSEDED, retire_after=now + timedelta(seconds=settings.INGRESS_DRAIN_SECONDS)
+        )
         return True, previous
 
 
-def _prune_images(run: Run) -> None:
+def _prune_images(runtime: Runtime, service: Service) -> None:
     """Keep images for rollback: the live one, recent superseded ones, and any in flight."""
-    service_deployments = Deployment.objects.filter(service=run.service).exclude(image="")
+    service_deployments = Deployment.objects.filter(service=service).exclude(image="")
     in_flight = service_deployments.exclude(state__in=Deployment.FINAL_STATES)
     recent = service_deployments.filter(state__in=(State.SUPERSEDED, State.STOPPED)).order_by("-id")
     keep = set(in_flight.values_list("image", flat=True))
     keep |= set(recent.values_list("image", flat=True)[: settings.IMAGES_KEPT_PER_SERVICE])
     try:
-        removed = run.runtime.prune_images(run.service.pk, keep)
+        removed = runtime.prune_images(service.pk, keep)
     except PlatformError as exc:
-        log.warning("images of service %s not pruned: %s", run.service.pk, exc)
+        log.warning("images of service %s not pruned: %s", service.pk, exc)
         return
     # Those deployments can no longer be rolled back to without a rebuild.
     service_deployments.filter(image__in=removed, state__in=Deployment.FINAL_STATES).update(image="")

@@ -11,5 +11,10 @@ def deploy(self, deployment_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def retire(deployment_id: int | None, service_id: int) -> None:
+    pipeline.retire(deployment_id, service_id)
+
+
+@shared_task(ignore_result=True)
 def reap_stale_deployments() -> None:
     actions.reap_stale_deployments()

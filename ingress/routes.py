@@ -6,9 +6,7 @@ up with the newest state whichever process loads last.
 """
 
 import logging
-import time
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -72,11 +70,6 @@ def point(service: Service, deployment: Deployment) -> None:
     Read again from the database: the caller's copy predates the host port and the running state.
     """
     sync(live={service.pk: Deployment.objects.get(pk=deployment.pk)})
-
-
-def drain() -> None:
-    """Give the old instance time to finish the requests it already has before it is removed."""
-    time.sleep(settings.INGRESS_DRAIN_SECONDS)
 
 
 def remove(service: Service) -> None:

@@ -218,5 +218,16 @@ def wait_for(deployment: Deployment, timeout: float = 240) -> Deployment:
     raise AssertionError(f"deployment {deployment.pk} still {deployment.state}:\n{log_text(deployment)}")
 
 
+def wait_retired(deployment: Deployment, timeout: float = 60) -> Deployment:
+    """Wait until a superseded deployment's instance is removed, after the drain."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        deployment.refresh_from_db()
+        if deployment.retired_at is not None:
+            return deployment
+        time.sleep(0.2)
+    raise AssertionError(f"deployment {deployment.pk} ({deployment.state}) was never retired")
+
+
 def log_text(deployment: Deployment) -> str:
     return "\n".join(LogLine.objects.filter(deployment=deployment).values_list("text", flat=True))

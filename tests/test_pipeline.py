@@ -1,14 +1,17 @@
 """A Git repository becomes a running container: real worker, Redis, Docker."""
 
 import time
+from datetime import timedelta
 
 import docker
 import pytest
 import requests
 from django.conf import settings
+from django.utils import timezone
 
 from deployments import actions
-from tests.conftest import log_text, wait_for
+from deployments.models import Deployment
+from tests.conftest import log_text, wait_for, wait_retired
 
 pytestmark = [pytest.mark.docker]
 
@@ -103,7 +106,10 @@ def test_redeploy_goes_live_before_the_old_container_is_removed(worker, alice, m
     assert_running_and_answers(second, "hello from python-dockerfile v2")
     first.refresh_from_db()
     assert first.state == "superseded"
-    assert second.healthy_at <= first.retired_at
+    # Settled and serving while the old one still drains; it goes once the drain is over.
+    assert first.retire_after >= second.healthy_at
+    first = wait_retired(first)
+    assert (first.retired_at - second.healthy_at).total_seconds() >= settings.INGRESS_DRAIN_SECONDS
     assert containers_of(first) == []
     # The engine's own record of the order: the new container started before the old one died.
     events = engine().events(
@@ -253,6 +259,32 @@ def test_worker_killed_mid_build_is_reaped(
     assert pipeline.run(deployment.pk) is None
     deployment.refresh_from_db()
     assert deployment.state == "failed"
+
+
+def test_a_superseded_instance_whose_retirement_was_lost_is_removed_by_the_reaper(
+    worker_factory, transactional_db, settings, engine_clean_up, alice, make_repo
+):
+    doomed = worker_factory("lost-retirement", INGRESS_DRAIN_SECONDS="600")
+    settings.DEPLOY_QUEUE = doomed.queue
+    repo = make_repo("python-dockerfile")
+    first = deploy(alice, repo)
+    assert_running_and_answers(first, "v1")
+    repo.commit("Version 2", {"server.py": (repo.path / "server.py").read_text().replace("v1", "v2")})
+    second = deploy(alice, repo)
+    assert_running_and_answers(second, "v2")
+    doomed.kill()  # during the drain: the task that would remove the old instance is gone
+    first.refresh_from_db()
+    assert (first.state, first.retired_at) == ("superseded", None)
+    assert containers_of(first)
+    assert actions.reap_stale_deployments(stale_after=5) == []
+    assert containers_of(first), "retired before its drain was over"
+
+    Deployment.objects.filter(pk=first.pk).update(retire_after=timezone.now() - timedelta(seconds=6))
+    actions.reap_stale_deployments(stale_after=5)
+    first.refresh_from_db()
+    assert first.retired_at is not None
+    assert containers_of(first) == []
+    assert_running_and_answers(second, "v2")
 
 
 def test_engine_unreachable_is_retried_then_failed_for_the_operator(
