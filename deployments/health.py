@@ -8,6 +8,9 @@ import requests
 from deployments.errors import UserError
 from deployments.runtime import InstanceState
 
+# Between probes: short, since every deployment waits here and a refused probe costs little.
+PROBE_INTERVAL = 0.05
+
 
 class AppCrashed(UserError):
     pass
@@ -43,4 +46,4 @@ def wait(url: str, port: int, timeout: float, state: Callable[[], InstanceState]
                 f"The app did not answer HTTP on port {port} within {int(timeout)} s. It must "
                 "listen on 0.0.0.0 at the port given in the PORT variable."
             )
-        time.sleep(0.1)
+        time.sleep(PROBE_INTERVAL)
