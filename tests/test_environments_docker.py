@@ -10,7 +10,7 @@ from django.conf import settings
 from deployments import actions, controls, variables
 from deployments.models import Deployment
 from environments.actions import create_environment, delete_environment
-from tests.conftest import log_text, wait_for
+from tests.conftest import log_text, wait_for, wait_retired
 
 pytestmark = [pytest.mark.docker]
 State = Deployment.State
@@ -72,9 +72,35 @@ def test_rollback_runs_the_old_image_without_rebuilding(worker, alice, make_repo
     assert "Step 1/" not in log
     assert back.image == first.image
     assert back.commit_sha == first.commit_sha
-    second.refresh_from_db()
+    second = wait_retired(second)
     assert second.state == State.SUPERSEDED
     assert engine().containers.list(all=True, filters=label(deployment=second.pk)) == []
+
+
+def test_old_images_are_pruned_and_rolling_back_to_them_is_refused(
+    worker_factory, transactional_db, settings, engine_clean_up, alice, make_repo
+):
+    settings.DEPLOY_QUEUE = worker_factory("keep-one", IMAGES_KEPT_PER_SERVICE="1").queue
+    repo = make_repo("static-site")
+    first = running(actions.deploy_repository(alice, name="web", repository_url=repo.url))
+    oldest_image = first.image
+    deployments = [first]
+    for version in (2, 3):
+        repo.commit(f"v{version}", {"index.html": f"<!doctype html><h1>version {version}</h1>"})
+        deployments.append(running(actions.request_deploy(first.service, alice)))
+    first, second, third = deployments
+    deadline = time.monotonic() + 60
+    while first.image:  # pruned after the second one is retired
+        assert time.monotonic() < deadline, "the oldest image was never pruned"
+        time.sleep(0.3)
+        first.refresh_from_db()
+    assert engine().images.list(name=oldest_image) == []
+    assert engine().images.list(name=third.image)
+    with pytest.raises(controls.ActionError, match="deploy again to rebuild"):
+        controls.rollback(first.service, first, alice)
+    second.refresh_from_db()
+    back = running(controls.rollback(second.service, second, alice))
+    assert "version 2" in requests.get(back.url, timeout=5).text
 
 
 def test_promote_runs_the_same_image_in_another_environment(worker, alice, make_repo):
