@@ -1,5 +1,6 @@
 """A Git repository becomes a running container: real worker, Redis, Docker."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -300,3 +301,31 @@ def test_engine_unreachable_is_retried_then_failed_for_the_operator(
     assert "container engine could not be reached" in deployment.failure_reason
     assert deployment.attempts == 2
     assert log_text(deployment).count("retrying in") == 2
+
+
+def test_two_removals_of_one_container_both_succeed(engine_clean_up):
+    """A retirement meeting a deletion: neither fails, and the container is gone after each."""
+    from deployments.runtime import get_runtime
+
+    container = engine().containers.run(
+        f"{settings.BASE_IMAGE_PREFIX}/debian:bookworm", ["sleep", "60"], detach=True, init=True,
+        labels={"org.m3o.platform": settings.PLATFORM_NAME, "org.m3o.deployment": "987654"},
+    )  # fmt: skip
+    runtime, errors = get_runtime(), []
+
+    def attempt(remove, *args):
+        try:
+            remove(*args)
+            assert engine().containers.list(all=True, filters={"id": container.id}) == []
+        except Exception as exc:  # noqa: BLE001  (reported below, whatever it is)
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=attempt, args=(runtime.remove, container.id)),
+        threading.Thread(target=attempt, args=(runtime.remove_deployment, 987654)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []

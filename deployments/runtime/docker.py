@@ -336,13 +336,16 @@ class DockerRuntime:
             self.client.containers.get(instance_id).update(restart_policy={"Name": "unless-stopped"})
 
     def remove(self, instance_id: str) -> None:
+        """Stop the instance (its app gets SIGTERM and STOP_TIMEOUT to finish), then remove it."""
         with _engine_errors("removing a container"):
             try:
-                container = self.client.containers.get(instance_id)
-                container.stop(timeout=settings.STOP_TIMEOUT)
-                container.remove(force=True)
+                self.client.api.stop(instance_id, timeout=settings.STOP_TIMEOUT)
             except NotFound:
-                pass
+                return
+            except APIError as exc:
+                if exc.status_code != 409:  # 409: being removed by someone else already
+                    raise
+            self._force_remove(instance_id)
 
     def remove_environment(self, environment_id: int) -> None:
         """Every container of the environment, then its network."""
@@ -350,8 +353,7 @@ class DockerRuntime:
             for container in self.client.containers.list(
                 all=True, filters=_filters(environment=environment_id)
             ):
-                with suppress(NotFound):
-                    container.remove(force=True)
+                self._force_remove(container.id)
         self.remove_network(environment_id)
 
     def remove_deployment(self, deployment_id: int) -> None:
@@ -359,8 +361,20 @@ class DockerRuntime:
             for container in self.client.containers.list(
                 all=True, filters=_filters(deployment=deployment_id)
             ):
-                with suppress(NotFound):
-                    container.remove(force=True)
+                self._force_remove(container.id)
+
+    def _force_remove(self, container_id: str) -> None:
+        """Remove a container; when another removal is under way (a retirement meeting a
+        deletion, say), wait for that one, so the container is gone when this returns."""
+        try:
+            self.client.api.remove_container(container_id, force=True)
+        except NotFound:
+            return
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+            with suppress(NotFound):
+                self.client.api.wait(container_id, timeout=settings.STOP_TIMEOUT + 30, condition="removed")
 
 
 class _Watchdog(threading.Thread):
