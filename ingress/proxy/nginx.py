@@ -166,9 +166,13 @@ def _nginx(state: Path, config: Path, *args: str) -> subprocess.CompletedProcess
 
 def _master(state: Path) -> int:
     try:
-        return int((state / "nginx.pid").read_text().strip())
+        pid = int((state / "nginx.pid").read_text().strip())
+        # A pid file left by a master that died may name another process by now.
+        if b"nginx: master" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            raise ValueError(pid)
     except (OSError, ValueError) as exc:
-        raise PlatformError(f"The proxy (nginx) is not running: no pid in {state / 'nginx.pid'}") from exc
+        raise PlatformError(f"The proxy (nginx) is not running: no master in {state / 'nginx.pid'}") from exc
+    return pid
 
 
 def _workers(master: int) -> set[int]:
