@@ -62,6 +62,7 @@ def main() -> None:
     os.environ.update({
         "INGRESS_ADMIN_ADDRESS": f"127.0.0.1:{free_port()}", "INGRESS_HTTP_PORT": str(free_port()),
         "INGRESS_HTTPS_PORT": str(free_port()), "INGRESS_STATE_DIR": str(tmp / "ingress"),
+        "INGRESS_CONTROL_ADDRESS": f"127.0.0.1:{free_port()}", "INGRESS_CHALLENGE_PORT": str(free_port()),
     })  # fmt: skip
     import django
 
@@ -77,7 +78,7 @@ def main() -> None:
 
     client = docker.from_env()
     preexisting = {image.id for image in client.images.list(all=True)}
-    caddy = proxy.launch(settings.INGRESS_STATE_DIR, settings.INGRESS_ADMIN_ADDRESS, tmp / "proxy.log")
+    proxies = proxy.launch(settings.INGRESS_STATE_DIR, settings.INGRESS_ADMIN_ADDRESS, tmp / "proxy.log")
     worker, made = None, []
     try:
         while not proxy.ping():
@@ -110,8 +111,8 @@ def main() -> None:
         report(results)
     finally:
         stop_worker(worker)
-        caddy.terminate()
-        caddy.wait(timeout=20)
+        proxies.terminate()
+        proxies.wait(timeout=20)
         clean_engine(client, made)
         shutil.rmtree(tmp, ignore_errors=True)
 

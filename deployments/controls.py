@@ -81,6 +81,7 @@ def restart(service: Service, user) -> None:
     if live is None or live.state != State.RUNNING:
         raise ActionError(f"{service.name} is not running.")
     get_runtime().restart(live.instance_id)
+    _reload_routes()  # a restarted container may come back at another address on its network
     record(service.environment, user, "restart", service.name)
 
 

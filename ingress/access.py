@@ -20,15 +20,17 @@ class Request:
 
 
 def access_log(service, limit: int = 100) -> list[Request]:
-    """The service's last `limit` requests through the proxy, oldest first."""
+    """The service's last `limit` requests through the proxy (HTTP and HTTPS), oldest first."""
     from ingress import proxy
 
     entries = []
-    for line in _last_lines(proxy.access_log_path(f"s{service.pk}"), limit):
-        entry = _parse(line)
-        if entry is not None:
-            entries.append(entry)
-    return entries
+    for path in proxy.access_log_paths(f"s{service.pk}"):
+        for line in _last_lines(path, limit):
+            entry = _parse(line)
+            if entry is not None:
+                entries.append(entry)
+    entries.sort(key=lambda entry: entry.at)
+    return entries[-limit:] if limit > 0 else []
 
 
 def _parse(line: bytes) -> Request | None:

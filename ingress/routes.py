@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from deployments.errors import PlatformError
 from deployments.models import Deployment, Service
+from deployments.runtime import get_runtime
 from ingress import proxy
 from ingress.models import Domain, Hostname, RouteTable
 from ingress.names import host_for
@@ -20,14 +21,20 @@ from ingress.names import host_for
 log = logging.getLogger(__name__)
 
 
-def upstream_of(deployment: Deployment | None) -> str | None:
-    if deployment is None or deployment.state != Deployment.State.RUNNING or not deployment.host_port:
-        return None
-    return f"127.0.0.1:{deployment.host_port}"
+def _running(deployment: Deployment | None) -> bool:
+    return (
+        deployment is not None
+        and deployment.state == Deployment.State.RUNNING
+        and bool(deployment.instance_id)
+    )
 
 
 def sites(live: dict[int, Deployment] | None = None) -> list[proxy.Site]:
-    """Every service with an address or a verified domain; `live` overrides a service's live deployment."""
+    """Every service with an address or a verified domain; `live` overrides a service's live deployment.
+
+    The proxy reaches each instance at its address on its network, asked from the
+    engine afresh each time: a restarted container may have another one.
+    """
     live = live or {}
     labels = dict(Hostname.objects.values_list("service_id", "label"))
     domains: dict[int, list[str]] = {}
@@ -35,15 +42,23 @@ def sites(live: dict[int, Deployment] | None = None) -> list[proxy.Site]:
     for service_id, name in verified.values_list("service_id", "name"):
         domains.setdefault(service_id, []).append(name)
     services = Service.objects.filter(pk__in=set(labels) | set(domains)).select_related("live_deployment")
-    return [
-        proxy.Site(
-            key=f"s{service.pk}",
-            hosts=[host_for(labels[service.pk])] if service.pk in labels else [],
-            domains=sorted(domains.get(service.pk, [])),
-            upstream=upstream_of(live.get(service.pk, service.live_deployment)),
+    deployments = {service.pk: live.get(service.pk, service.live_deployment) for service in services}
+    running = {pk: d for pk, d in deployments.items() if _running(d)}
+    addresses = get_runtime().addresses() if running else {}
+    result = []
+    for service in services.order_by("pk"):
+        deployment = running.get(service.pk)
+        upstream = addresses.get(deployment.instance_id) if deployment else None
+        result.append(
+            proxy.Site(
+                key=f"s{service.pk}",
+                hosts=[host_for(labels[service.pk])] if service.pk in labels else [],
+                domains=sorted(domains.get(service.pk, [])),
+                upstream=upstream,
+                down=deployment is not None and upstream is None,
+            )
         )
-        for service in services.order_by("pk")
-    ]
+    return result
 
 
 def sync(live: dict[int, Deployment] | None = None) -> None:
@@ -67,7 +82,7 @@ def sync_quietly() -> None:
 def point(service: Service, deployment: Deployment) -> None:
     """Send the service's traffic to this deployment's instance (called as it goes live).
 
-    Read again from the database: the caller's copy predates the host port and the running state.
+    Read again from the database: the caller's copy predates the instance and the running state.
     """
     sync(live={service.pk: Deployment.objects.get(pk=deployment.pk)})
 

@@ -301,7 +301,7 @@ CELERY_BEAT_SCHEDULE["stop-services-after-grace"] = {
 }
 
 # --- Ingress ------------------------------------------------------------------
-# The reverse proxy in front of every service (ingress/proxy.py). A service
+# The reverse proxy in front of every service (ingress/proxy/). A service
 # answers at http://<service>-<environment>.<APPS_DOMAIN>:<INGRESS_HTTP_PORT>;
 # custom domains over HTTPS on INGRESS_HTTPS_PORT. The default `localhost`
 # works in a browser and with curl with no DNS at all. In production: a
@@ -311,6 +311,10 @@ INGRESS_BIND = envstr("INGRESS_BIND", "127.0.0.1")
 INGRESS_HTTP_PORT = envint("INGRESS_HTTP_PORT", 8080, minimum=1)
 INGRESS_HTTPS_PORT = envint("INGRESS_HTTPS_PORT", 8443, minimum=1)
 INGRESS_ADMIN_ADDRESS = envstr("INGRESS_ADMIN_ADDRESS", "127.0.0.1:2019")
+# Internal, on 127.0.0.1: where the proxy says which configuration it serves,
+# and the plain-HTTP port of the HTTPS proxy, where ACME HTTP-01 challenges are passed.
+INGRESS_CONTROL_ADDRESS = envstr("INGRESS_CONTROL_ADDRESS", "127.0.0.1:2020")
+INGRESS_CHALLENGE_PORT = envint("INGRESS_CHALLENGE_PORT", 2080, minimum=1)
 # Certificates, the local CA and the access logs live here.
 INGRESS_STATE_DIR = Path(envstr("INGRESS_STATE_DIR", str(VAR_DIR / "ingress")))
 # What a custom domain's A record must point at (CNAMEs point at the service's address).
@@ -328,7 +332,7 @@ INGRESS_TIMEOUT = envfloat("INGRESS_TIMEOUT", 10.0, minimum=0.5)
 INGRESS_SYNC_INTERVAL = envint("INGRESS_SYNC_INTERVAL", 60, minimum=5)
 if INGRESS_TLS_ISSUER not in {"acme", "internal"}:
     raise ImproperlyConfigured(f"INGRESS_TLS_ISSUER must be acme or internal, not {INGRESS_TLS_ISSUER!r}")
-for _name in ("INGRESS_HTTP_PORT", "INGRESS_HTTPS_PORT"):
+for _name in ("INGRESS_HTTP_PORT", "INGRESS_HTTPS_PORT", "INGRESS_CHALLENGE_PORT"):
     if globals()[_name] > 65535:
         raise ImproperlyConfigured(f"{_name} must be a port number, not {globals()[_name]}")
 try:

@@ -3,8 +3,9 @@
 # Anyone else gets a clear list of what to install instead.
 set -euo pipefail
 
-need_cmds=(dockerd docker redis-server git debootstrap caddy)
-packages=(docker.io redis-server git debootstrap caddy ca-certificates curl)
+# nginx serves the services' addresses, Caddy their custom domains over HTTPS.
+need_cmds=(dockerd docker redis-server git debootstrap nginx caddy)
+packages=(docker.io redis-server git debootstrap nginx-light caddy ca-certificates curl)
 if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
   need_cmds+=(chromium pg_ctlcluster wrk)
   packages+=(chromium postgresql wrk)
@@ -12,7 +13,7 @@ fi
 
 missing=()
 for c in "${need_cmds[@]}"; do
-  command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+  PATH="$PATH:/usr/sbin" command -v "$c" >/dev/null 2>&1 || missing+=("$c")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

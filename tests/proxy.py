@@ -25,6 +25,8 @@ def ingress_proxy(tmp_path_factory):
     state = tmp_path_factory.mktemp("ingress")
     values = {
         "INGRESS_ADMIN_ADDRESS": f"127.0.0.1:{free_port()}",
+        "INGRESS_CONTROL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "INGRESS_CHALLENGE_PORT": str(free_port()),
         "INGRESS_HTTP_PORT": str(free_port()),
         "INGRESS_HTTPS_PORT": str(free_port()),
         "INGRESS_STATE_DIR": str(state),

@@ -178,9 +178,18 @@ def test_a_stopped_or_crashed_service_gets_the_platform_page(
 
     # Crashed (its container gone without the platform knowing): the proxy's own page.
     docker.from_env().containers.get(deployment.instance_id).stop(timeout=1)
+    started = time.monotonic()
     answer = requests.get(url, timeout=5)
     assert answer.status_code == 502
     assert "This service is not answering" in answer.text
+    assert time.monotonic() - started < 3.5  # its old address fails fast
+    # The next sync finds no address for it, and the proxy answers at once.
+    routes.sync()
+    started = time.monotonic()
+    answer = requests.get(url, timeout=5)
+    assert answer.status_code == 502
+    assert "This service is not answering" in answer.text
+    assert time.monotonic() - started < 0.5
     # Stopped through the platform: the route says so plainly.
     controls.stop(service, alice)
     routes.sync()

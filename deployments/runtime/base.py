@@ -99,5 +99,8 @@ class Runtime(Protocol):
 
     def restart(self, instance_id: str) -> None: ...
 
+    def addresses(self) -> dict[str, str]:
+        """{instance id: "ip:port"} of every running instance, where the proxy reaches it directly."""
+
     def logs(self, instance_id: str, *, tail: int, since: float | None = None) -> list[tuple[str, str]]:
         """(timestamp, line) pairs of the instance's own output, oldest first."""

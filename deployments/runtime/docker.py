@@ -329,6 +329,25 @@ class DockerRuntime:
         with _engine_errors("restarting the container"):
             self.client.containers.get(instance_id).restart(timeout=settings.STOP_TIMEOUT)
 
+    def addresses(self) -> dict[str, str]:
+        """{container id: "ip:port"} of this platform's running containers, on their own network.
+
+        One engine call: the list's summaries carry the addresses, no inspect per container.
+        """
+        with _engine_errors("listing the running containers"):
+            summaries = self.client.api.containers(
+                filters={"label": f"{LABEL}.platform={settings.PLATFORM_NAME}"}
+            )
+        addresses = {}
+        for summary in summaries:
+            networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
+            ips = [networks[name].get("IPAddress") for name in sorted(networks)]
+            ports = [p["PrivatePort"] for p in summary.get("Ports") or () if p.get("PublicPort")]
+            ip = next((ip for ip in ips if ip), None)
+            if summary.get("State") == "running" and ip and ports:
+                addresses[summary["Id"]] = f"{ip}:{ports[0]}"
+        return addresses
+
     def keep_restarting(self, instance_id: str) -> None:
         # Only once healthy: a crash loop during the health check is a failed
         # deployment, afterwards it is an outage that restarting may heal.

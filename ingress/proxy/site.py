@@ -1,0 +1,13 @@
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Site:
+    """One service as the proxy sees it."""
+
+    key: str  # stable and unique, e.g. "s12": names its access log
+    hosts: list[str]  # plain-HTTP names: the service's own address
+    domains: list[str] = field(default_factory=list)  # custom domains, served over HTTPS
+    upstream: str | None = None  # the instance's address, "172.18.0.5:8000"; None: nothing to send to
+    # It should be running, but its instance has no address (crashed, restarting): "not answering".
+    down: bool = False
