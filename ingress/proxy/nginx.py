@@ -10,6 +10,7 @@ accepts connections.
 import http.client
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -154,10 +155,16 @@ def _message(stderr: str) -> str:
     return " ".join(lines)[:500] or "no reason given"
 
 
+def _binary() -> str:
+    """nginx from the PATH, or /usr/sbin where Debian puts it (not on a normal user's PATH)."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which("nginx", path=search) or "nginx"
+
+
 def _nginx(state: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            ["nginx", "-p", f"{state}/", "-c", str(config), *args],  # noqa: S607  (nginx from the PATH)
+            [_binary(), "-p", f"{state}/", "-c", str(config), *args],
             capture_output=True, text=True, timeout=settings.INGRESS_TIMEOUT, check=False,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -253,6 +260,6 @@ def launch(state: Path, out) -> subprocess.Popen:
     """Run nginx in the foreground (tests, benchmarks), its files in `state`."""
     config = initial(state)
     return subprocess.Popen(
-        ["nginx", "-p", f"{state}/", "-c", str(config), "-g", "daemon off;"],  # noqa: S607
+        [_binary(), "-p", f"{state}/", "-c", str(config), "-g", "daemon off;"],
         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
