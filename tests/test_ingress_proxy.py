@@ -1,5 +1,6 @@
 """The proxy itself, against a small local server: live when apply() returns, refusals, access logs."""
 
+import http.client
 import json
 import threading
 import time
@@ -122,3 +123,26 @@ def test_unknown_names_and_stopped_services_get_the_platform_pages(localhost_nam
         answer = requests.get(url(host), timeout=5)
         assert (answer.status_code, answer.headers["Content-Type"]) == (status, "text/html; charset=utf-8")
         assert text in answer.text
+
+
+def test_loading_the_same_routes_again_keeps_the_clients_connections(echo):
+    """The periodic sync reloads nothing when nothing changed; a change does close idle connections."""
+    site = proxy.Site(key="s900300", hosts=["keep-production.localhost"], upstream=echo)
+    proxy.apply([site])
+    connection = http.client.HTTPConnection("127.0.0.1", settings.INGRESS_HTTP_PORT, timeout=5)
+
+    def get() -> int:
+        connection.request("GET", "/", headers={"Host": "keep-production.localhost"})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+
+    try:
+        assert get() == 200
+        proxy.apply([site])
+        assert get() == 200  # on the same connection: http.client does not reconnect by itself
+        proxy.apply([site, proxy.Site(key="s900301", hosts=["more-production.localhost"], upstream=echo)])
+        with pytest.raises(ConnectionError):
+            get()
+    finally:
+        connection.close()

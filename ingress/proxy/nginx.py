@@ -7,9 +7,10 @@ says which generation it was written as, and no worker of an older one still
 accepts connections.
 """
 
+import contextlib
+import hashlib
 import http.client
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -29,21 +30,28 @@ LOG_FORMAT = (
     '"status":$status,"duration":$request_time,"size":$body_bytes_sent}'
 )
 ROLL_BYTES = 10 * 1024 * 1024
+GENERATION = "@generation@"  # stands for the generation until the content is known
 
 
 def apply(state: Path, sites: list[Site], access_log) -> None:
     """Check and load a new configuration; back only when it serves. PlatformError otherwise."""
-    generation = secrets.token_hex(8)
     for folder in ("access", "nginx-temp"):
         (state / folder).mkdir(exist_ok=True)
+    # The generation names the content: loading the same routes again (the periodic
+    # sync, mostly) is a no-op, and does not close every client's idle connection.
+    template = render(state, sites, GENERATION, access_log)
+    generation = hashlib.sha256(template.encode()).hexdigest()[:16]
+    logs = [access_log(site) for site in sites]
+    if _generation() == generation and not _to_roll(logs):
+        return
     config = state / CONFIG
     new = state / f"{CONFIG}.new"
-    new.write_text(render(state, sites, generation, access_log))
+    new.write_text(template.replace(GENERATION, generation))
     check = _nginx(state, new, "-t", "-q")
     if check.returncode != 0:
         new.unlink(missing_ok=True)
         raise PlatformError(f"The proxy refused its new configuration: {_message(check.stderr)}")
-    _roll_logs([access_log(site) for site in sites])
+    _roll_logs(logs)
     master = _master(state)
     before = _workers(master)
     os.replace(new, config)
@@ -236,14 +244,20 @@ def _error_log_tail(state: Path) -> str:
     return " | ".join(lines[-3:]) or "its error log is empty"
 
 
-def _roll_logs(logs: list[Path]) -> None:
-    """Keep one older file of each access log; the reload that follows opens the new ones."""
+def _to_roll(logs: list[Path]) -> list[Path]:
+    big = []
     for log in logs:
-        try:
+        with contextlib.suppress(OSError):
             if log.stat().st_size > ROLL_BYTES:
-                os.replace(log, log.with_suffix(".log.1"))
-        except OSError:
-            continue
+                big.append(log)
+    return big
+
+
+def _roll_logs(logs: list[Path]) -> None:
+    """Keep one older file of each big access log; the reload that follows opens new ones."""
+    for log in _to_roll(logs):
+        with contextlib.suppress(OSError):
+            os.replace(log, log.with_suffix(".log.1"))
 
 
 def initial(state: Path) -> Path:
