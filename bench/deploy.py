@@ -14,6 +14,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -48,14 +49,46 @@ def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
     return done.stdout.strip()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def configure(tmp: Path) -> None:
+    """The bench's own settings: its database, queue and proxies (on free ports), for it and its worker."""
     os.environ.update({
         "DJANGO_SETTINGS_MODULE": "portal.settings", "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
         "M3O_VAR_DIR": str(tmp / "var"), "WORKSPACE_DIR": str(tmp / "workspace"),
         "ALLOW_LOCAL_REPOSITORIES": "1", "PLATFORM_NAME": PLATFORM, "REDIS_URL": REDIS_URL,
         "DEPLOY_QUEUE": "bench", "SECRET_KEY": "bench", "DEBUG": "1",
+        "INGRESS_ADMIN_ADDRESS": f"127.0.0.1:{free_port()}", "INGRESS_HTTP_PORT": str(free_port()),
+        "INGRESS_HTTPS_PORT": str(free_port()), "INGRESS_STATE_DIR": str(tmp / "ingress"),
+        "INGRESS_CONTROL_ADDRESS": f"127.0.0.1:{free_port()}", "INGRESS_CHALLENGE_PORT": str(free_port()),
     })  # fmt: skip
     sys.path.insert(0, str(ROOT))
+
+
+def start_proxies(tmp: Path):
+    """The reverse proxies of the bench's own (after django.setup())."""
+    from django.conf import settings
+
+    from ingress import proxy
+
+    proxies = proxy.launch(settings.INGRESS_STATE_DIR, settings.INGRESS_ADMIN_ADDRESS, tmp / "proxy.log")
+    deadline = time.monotonic() + 30
+    while not proxy.ping():
+        if proxies.poll() is not None or time.monotonic() > deadline:
+            stop_proxies(proxies)
+            raise RuntimeError(f"the proxies did not start:\n{(tmp / 'proxy.log').read_text()}")
+        time.sleep(0.05)
+    return proxies
+
+
+def stop_proxies(proxies) -> None:
+    if proxies is not None:
+        proxies.terminate()
+        proxies.wait(timeout=20)
 
 
 def start_worker(log_path: Path) -> subprocess.Popen:
@@ -225,9 +258,10 @@ def main() -> None:
     client = docker.from_env()
     client.images.get(settings.BASE_IMAGES["python"])  # fails early without the base image
     preexisting = {image.id for image in client.images.list(all=True)}
-    worker, made = None, []
+    worker, proxies, made = None, None, []
     times = {(kind, path): [] for kind in TARGETS for path in PATHS}
     try:
+        proxies = start_proxies(tmp)
         call_command("migrate", verbosity=0)
         redis.Redis.from_url(REDIS_URL).delete("bench")  # tasks left by an interrupted run
         worker = start_worker(tmp / "worker.log")
@@ -256,6 +290,7 @@ def main() -> None:
         report(times, args.rounds)
     finally:
         stop_worker(worker)
+        stop_proxies(proxies)
         redis.Redis.from_url(REDIS_URL).delete(
             "bench", "_kombu.binding.bench", "_kombu.binding_permanent.bench"
         )

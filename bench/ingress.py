@@ -11,7 +11,6 @@ requests per second.
 """
 
 import argparse
-import os
 import re
 import shutil
 import statistics
@@ -20,19 +19,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploy import ROOT, clean_engine, commit, configure, new_images, run, start_worker, stop_worker
+from deploy import (
+    ROOT,
+    clean_engine,
+    commit,
+    configure,
+    new_images,
+    run,
+    start_proxies,
+    start_worker,
+    stop_proxies,
+    stop_worker,
+)
 
 APP = ROOT / "tests" / "apps" / "go-detected"
 LOADS = {"latency": ("1", "1"), "throughput": ("2", "32")}  # wrk threads, connections
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wrk(url: str, host: str | None, threads: str, connections: str, seconds: int) -> dict[str, float]:
@@ -59,11 +61,6 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk (make test installs it)")
     tmp = Path(tempfile.mkdtemp(prefix="m3o-bench-ingress-"))
     configure(tmp)
-    os.environ.update({
-        "INGRESS_ADMIN_ADDRESS": f"127.0.0.1:{free_port()}", "INGRESS_HTTP_PORT": str(free_port()),
-        "INGRESS_HTTPS_PORT": str(free_port()), "INGRESS_STATE_DIR": str(tmp / "ingress"),
-        "INGRESS_CONTROL_ADDRESS": f"127.0.0.1:{free_port()}", "INGRESS_CHALLENGE_PORT": str(free_port()),
-    })  # fmt: skip
     import django
 
     django.setup()
@@ -73,16 +70,13 @@ def main() -> None:
     from django.core.management import call_command
 
     from deployments import actions
-    from ingress import proxy
     from ingress.names import service_url
 
     client = docker.from_env()
     preexisting = {image.id for image in client.images.list(all=True)}
-    proxies = proxy.launch(settings.INGRESS_STATE_DIR, settings.INGRESS_ADMIN_ADDRESS, tmp / "proxy.log")
-    worker, made = None, []
+    worker, proxies, made = None, None, []
     try:
-        while not proxy.ping():
-            time.sleep(0.05)
+        proxies = start_proxies(tmp)
         call_command("migrate", verbosity=0)
         worker = start_worker(tmp / "worker.log")
         user = get_user_model().objects.create_user("bench", "bench@example.com", None)
@@ -111,8 +105,7 @@ def main() -> None:
         report(results)
     finally:
         stop_worker(worker)
-        proxies.terminate()
-        proxies.wait(timeout=20)
+        stop_proxies(proxies)
         clean_engine(client, made)
         shutil.rmtree(tmp, ignore_errors=True)
 

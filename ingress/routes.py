@@ -61,13 +61,17 @@ def sites(live: dict[int, Deployment] | None = None) -> list[proxy.Site]:
     return result
 
 
-def sync(live: dict[int, Deployment] | None = None) -> None:
-    """Load the whole table into the proxy; PlatformError when it cannot."""
+def sync(live: dict[int, Deployment] | None = None, *, draining: bool = False) -> None:
+    """Load the whole table into the proxy; PlatformError when it cannot.
+
+    `draining`: the upstreams being replaced keep serving for a drain period, so
+    the proxy may still send them a new request for a moment after this returns.
+    """
     with transaction.atomic():
         if not RouteTable.objects.filter(pk=1).update(generation=F("generation") + 1):
             RouteTable.objects.get_or_create(pk=1)
             RouteTable.objects.filter(pk=1).update(generation=F("generation") + 1)
-        proxy.apply(sites(live))
+        proxy.apply(sites(live), draining=draining)
         RouteTable.objects.filter(pk=1).update(loaded_at=timezone.now())
 
 
@@ -83,8 +87,9 @@ def point(service: Service, deployment: Deployment) -> None:
     """Send the service's traffic to this deployment's instance (called as it goes live).
 
     Read again from the database: the caller's copy predates the instance and the running state.
+    The instance it replaces is removed only INGRESS_DRAIN_SECONDS later, hence `draining`.
     """
-    sync(live={service.pk: Deployment.objects.get(pk=deployment.pk)})
+    sync(live={service.pk: Deployment.objects.get(pk=deployment.pk)}, draining=True)
 
 
 def remove(service: Service) -> None:

@@ -32,13 +32,16 @@ def root_certificate() -> Path:
     return state_dir() / "storage" / "pki" / "authorities" / "local" / "root.crt"
 
 
-def apply(sites: list[Site]) -> None:
+def apply(sites: list[Site], *, draining: bool = False) -> None:
     """Replace the whole configuration, live when this returns; PlatformError when a proxy refuses or is away.
 
     nginx first: it checks a configuration before taking it, so a refused one changes nothing.
+    `draining`: the caller keeps the upstreams it replaces serving for a while, so it
+    is enough that the new configuration serves; the old one may still take a new
+    request for its last ~100 ms (the time nginx gives new workers to start).
     """
     state = state_dir()
-    nginx.apply(state, sites, lambda site: access_log_paths(site.key)[0])
+    nginx.apply(state, sites, lambda site: access_log_paths(site.key)[0], draining=draining)
     caddy.apply(state, sites, lambda site: access_log_paths(site.key)[1])
 
 

@@ -2,9 +2,12 @@
 
 A reload starts new workers with the new file while the old ones finish the
 requests they have, so no connection is refused. apply() returns only once
-the new configuration answers: a control server on INGRESS_CONTROL_ADDRESS
-says which generation it was written as, and no worker of an older one still
-accepts connections.
+the new configuration answers (its workers answer on a socket of their
+generation's own) and no worker of an older one still accepts connections;
+or, `draining`, as soon as it answers: nginx lets old workers take new
+connections for ~100 ms more, which is harmless when the upstreams they send
+them to stay up for a drain period. INGRESS_CONTROL_ADDRESS says which
+generation serves, for ping() and for start-services.sh.
 """
 
 import contextlib
@@ -13,6 +16,7 @@ import http.client
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -33,9 +37,9 @@ ROLL_BYTES = 10 * 1024 * 1024
 GENERATION = "@generation@"  # stands for the generation until the content is known
 
 
-def apply(state: Path, sites: list[Site], access_log) -> None:
+def apply(state: Path, sites: list[Site], access_log, *, draining: bool = False) -> None:
     """Check and load a new configuration; back only when it serves. PlatformError otherwise."""
-    for folder in ("access", "nginx-temp"):
+    for folder in ("access", "nginx-temp", "run"):
         (state / folder).mkdir(exist_ok=True)
     # The generation names the content: loading the same routes again (the periodic
     # sync, mostly) is a no-op, and does not close every client's idle connection.
@@ -59,7 +63,7 @@ def apply(state: Path, sites: list[Site], access_log) -> None:
         os.kill(master, signal.SIGHUP)
     except OSError as exc:
         raise PlatformError(f"The proxy (nginx, pid {master}) could not be told to reload: {exc}") from exc
-    _wait_for(state, master, generation, before)
+    _wait_for(state, master, generation, set() if draining else before)
 
 
 def ping() -> bool:
@@ -106,6 +110,10 @@ def render(state: Path, sites: list[Site], generation: str, access_log) -> str:
         "  proxy_set_header X-Forwarded-Host $host;",
         f"  server {{ listen {settings.INGRESS_CONTROL_ADDRESS}; location = /generation "
         f"{{ return 200 {_quote(generation)}; }} location / {{ return 404; }} }}",
+        # A socket of this generation's own: only its workers listen on it, so it answers
+        # as soon as they are up (on a shared port the old workers take every connection
+        # until they quit, some 100 ms later).
+        f"  server {{ listen unix:{_socket(state, generation)}; return 200 {_quote(generation)}; }}",
         f"  server {{ listen {_listen()} default_server; {_page(404, pages.no_such_service())} }}",
     ]
     for site in sites:
@@ -212,7 +220,8 @@ def _wait_for(state: Path, master: int, generation: str, old_workers: set[int]) 
     while True:
         # The master starts the new workers first and retires the old ones a moment later;
         # until then, a new connection may still land on the old configuration.
-        if _generation() == generation and not (_workers(master) & old_workers):
+        if _serves(state, generation) and not (old_workers and _workers(master) & old_workers):
+            _sweep_sockets(state, generation)
             return
         if time.monotonic() > deadline:
             raise PlatformError(
@@ -220,6 +229,32 @@ def _wait_for(state: Path, master: int, generation: str, old_workers: set[int]) 
                 f"{_error_log_tail(state)}"
             )
         time.sleep(0.01)
+
+
+def _socket(state: Path, generation: str) -> Path:
+    return state / "run" / f"{generation}.sock"
+
+
+def _serves(state: Path, generation: str) -> bool:
+    """Do workers of this generation answer? Asked on its own socket."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(1)
+            client.connect(str(_socket(state, generation)))
+            client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            answer = b""
+            while chunk := client.recv(4096):
+                answer += chunk
+    except OSError:
+        return False
+    return answer.startswith(b"HTTP/1.1 200") and answer.endswith(generation.encode())
+
+
+def _sweep_sockets(state: Path, generation: str) -> None:
+    """Older generations' sockets: nginx removes them as it closes them, this is in case it did not."""
+    for path in (state / "run").glob("*.sock"):
+        if path.name != f"{generation}.sock":
+            path.unlink(missing_ok=True)
 
 
 def _generation() -> str | None:
@@ -265,6 +300,7 @@ def initial(state: Path) -> Path:
     state.mkdir(parents=True, exist_ok=True)
     (state / "access").mkdir(exist_ok=True)
     (state / "nginx-temp").mkdir(exist_ok=True)
+    (state / "run").mkdir(exist_ok=True)
     config = state / CONFIG
     config.write_text(render(state, [], "initial", lambda site: None))
     return config
