@@ -1,5 +1,7 @@
 """Environments, their members and their variables. Thin: every change is an action."""
 
+from collections.abc import Callable
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -93,9 +95,13 @@ class VariablesOf(generics.ListCreateAPIView):
     """Shared by environments and services: secrets are written, never read back."""
 
     serializer_class = VariableSerializer
+    # What the variables belong to, set by each subclass: find(request, id, need),
+    # checked against the person asking, with the id from the URL's `id_kwarg`.
+    find: Callable
+    id_kwarg: str
 
     def target(self, need: str = VIEW):
-        raise NotImplementedError
+        return self.find(self.request, self.kwargs[self.id_kwarg], need)
 
     def get_queryset(self):
         return variables.shown(self.target())
@@ -112,8 +118,8 @@ class VariablesOf(generics.ListCreateAPIView):
 
 
 class EnvironmentVariables(VariablesOf):
-    def target(self, need: str = VIEW):
-        return environment_for(self.request, self.kwargs["environment_id"], need)
+    find = staticmethod(environment_for)
+    id_kwarg = "environment_id"
 
 
 class EnvironmentVariable(generics.GenericAPIView):

@@ -206,8 +206,8 @@ class ServiceDeployments(generics.ListAPIView):
 
 
 class ServiceVariables(VariablesOf):
-    def target(self, need: str = VIEW):
-        return service_for(self.request, self.kwargs["service_id"], need)
+    find = staticmethod(service_for)
+    id_kwarg = "service_id"
 
 
 class ServiceVariable(generics.GenericAPIView):

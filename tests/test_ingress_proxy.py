@@ -2,9 +2,8 @@
 
 import http.client
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +12,7 @@ from django.conf import settings
 
 from deployments.errors import PlatformError
 from ingress import access_log, proxy
+from tests.fakes.server import LocalServer
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -40,11 +40,9 @@ class Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def echo():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    server = LocalServer(Echo, "echo").start()
+    yield server.address
+    server.stop()
 
 
 def url(host: str, path: str = "/") -> str:

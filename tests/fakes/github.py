@@ -15,11 +15,13 @@ import shutil
 import subprocess
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+
+from tests.fakes.server import LocalServer
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 GIT_IDENTITY = {
@@ -90,26 +92,14 @@ def license_json(spdx_id: str | None) -> dict | None:
     }
 
 
-class FakeGitHub:
+class FakeGitHub(LocalServer):
     def __init__(self, root: Path) -> None:
+        super().__init__(_Handler, "fake-github")
         self.root = root
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.fake = self
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.api_url = f"{self.url}/api"
         self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="fake-github")
         self.reset()
-
-    def start(self) -> "FakeGitHub":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def reset(self) -> None:
         self.users: dict[str, User] = {}

@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
+from tests.fakes.server import LocalServer
+
 API_VERSION = "2026-05-27.dahlia"
 SECRET_KEY = "sk_test_FakeM3oKey0123456789abcdef"
 WEBHOOK_SECRET = "whsec_fake_m3o_endpoint"
@@ -41,23 +43,11 @@ class Recorded:
     form: dict[str, str]
 
 
-class FakeStripe:
+class FakeStripe(LocalServer):
     def __init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.fake = self
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        super().__init__(_Handler, "fake-stripe")
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="fake-stripe")
         self.reset()
-
-    def start(self) -> "FakeStripe":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def reset(self) -> None:
         self.objects: dict[str, dict] = {}
