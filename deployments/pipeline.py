@@ -357,8 +357,9 @@ def _take_over(run: Run) -> tuple[bool, Deployment | None]:
         service.save(update_fields=["live_deployment"])
         # ingress: the proxy routes to the new instance before this commits; if it
         # cannot (PlatformError), nothing switched and the old deployment serves on.
-        ingress_routes.point(service, deployment)
-        if previous is None or previous.state != State.RUNNING:
+        replacing = previous is not None and previous.state == State.RUNNING
+        ingress_routes.point(service, deployment, draining=replacing)
+        if not replacing:
             return True, None
         Deployment.objects.filter(pk=previous.pk).update(
             state=State.SUPERSEDED, retire_after=now + timedelta(seconds=settings.INGRESS_DRAIN_SECONDS)

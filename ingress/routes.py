@@ -83,13 +83,15 @@ def sync_quietly() -> None:
         log.error("the proxy's routes were not updated: %s", exc)
 
 
-def point(service: Service, deployment: Deployment) -> None:
+def point(service: Service, deployment: Deployment, *, draining: bool) -> None:
     """Send the service's traffic to this deployment's instance (called as it goes live).
 
     Read again from the database: the caller's copy predates the instance and the running state.
-    The instance it replaces is removed only INGRESS_DRAIN_SECONDS later, hence `draining`.
+    `draining`: it replaces a running instance, removed only INGRESS_DRAIN_SECONDS later, so a
+    request the old configuration still takes for a moment is served. Without one (a first
+    deployment, a start), the old configuration would answer "no service" or "not running".
     """
-    sync(live={service.pk: Deployment.objects.get(pk=deployment.pk)}, draining=True)
+    sync(live={service.pk: Deployment.objects.get(pk=deployment.pk)}, draining=draining)
 
 
 def remove(service: Service) -> None:
