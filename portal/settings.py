@@ -256,6 +256,13 @@ INSTANCE_MEMORY_MB = envint("INSTANCE_MEMORY_MB", 512, minimum=16)
 INSTANCE_CPUS = envfloat("INSTANCE_CPUS", 1.0, minimum=0.01)
 INSTANCE_PIDS = envint("INSTANCE_PIDS", 256, minimum=16)
 BUILD_MEMORY_MB = envint("BUILD_MEMORY_MB", 2048, minimum=64)
+# Builds are confined by a cgroup of their own (deployments/runtime/cgroups.py):
+# processes and threads at once, CPUs, and the weight of all builds together
+# against the apps' 1024, so running apps win the CPU when both want it.
+BUILD_CONFINED = envbool("BUILD_CONFINED", True)
+BUILD_PIDS = envint("BUILD_PIDS", 1024, minimum=16)
+BUILD_CPUS = envfloat("BUILD_CPUS", 1.0, minimum=0.0)
+BUILD_CPU_SHARES = envint("BUILD_CPU_SHARES", 512, minimum=2)
 
 # Base images of generated Dockerfiles. The defaults are the images that
 # scripts/build-base-images.sh builds from Debian's packages; an operator whose

@@ -15,6 +15,9 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   return 1
 }
 
+# Before the engine starts, so it starts with it; a running one reloads.
+scripts/configure-docker.sh
+
 if ! docker info >/dev/null 2>&1; then
   if [ "$(id -u)" != 0 ]; then
     echo "The Docker engine is not running and only root can start it here: start dockerd." >&2

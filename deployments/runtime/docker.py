@@ -29,6 +29,7 @@ from deployments.runtime.base import (
     InstanceState,
     LineSink,
 )
+from deployments.runtime.cgroups import BuildCgroup, BuildLimits, engine_supports, explain
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class _Lines:
 class DockerRuntime:
     def __init__(self) -> None:
         self._client: docker.DockerClient | None = None
+        self._cgroup_version: int | None = None
         self._lock = threading.Lock()
 
     @property
@@ -119,16 +121,51 @@ class DockerRuntime:
         memory_mb: int,
         stop: threading.Event | None = None,
     ) -> str:
+        cgroup = self._build_cgroup(deployment_id, memory_mb)
+        try:
+            return self._build(service_id, deployment_id, context, dockerfile, on_line, timeout, memory_mb,
+                               stop, cgroup)  # fmt: skip
+        finally:
+            if cgroup is not None:
+                cgroup.remove()
+
+    def _build_cgroup(self, deployment_id: int, memory_mb: int) -> BuildCgroup | None:
+        """The build's own cgroup with its limits (see cgroups.py), or None when builds are not confined."""
+        if not settings.BUILD_CONFINED:
+            return None
+        if self._cgroup_version is None:
+            with _engine_errors("asking the engine how it runs containers"):
+                self._cgroup_version = engine_supports(self.client.info())
+        limits = BuildLimits(memory_mb, settings.BUILD_PIDS, settings.BUILD_CPUS, settings.BUILD_CPU_SHARES)
+        cgroup = BuildCgroup(settings.PLATFORM_NAME, deployment_id, limits, self._cgroup_version)
+        cgroup.create()
+        return cgroup
+
+    def _build(
+        self,
+        service_id: int,
+        deployment_id: int,
+        context: Path,
+        dockerfile: str,
+        on_line: LineSink,
+        timeout: float,
+        memory_mb: int,
+        stop: threading.Event | None,
+        cgroup: BuildCgroup | None,
+    ) -> str:
         tag = f"{image_repository(service_id)}:d{deployment_id}"
         api = self.client.api
+        memory = str(memory_mb * 1024 * 1024)
+        # Confined, the build's cgroup holds the limits of all steps together and its
+        # counters tell which one a failed step hit; else each step gets the memory, no swap.
+        limits = {"cgroupparent": cgroup.parent} if cgroup else {"memory": memory, "memswap": memory}
         params = {
             "t": tag,
             "dockerfile": dockerfile,
             "rm": "1",
             "forcerm": "1",
             "pull": "",
-            "memory": str(memory_mb * 1024 * 1024),
-            "memswap": "-1",
+            **limits,
             # No build labels: the classic builder turns each into an extra
             # step that never hits the cache. Images are known by their name.
         }
@@ -154,7 +191,7 @@ class DockerRuntime:
                     lines.feed(item["stream"])
                 elif "error" in item:
                     lines.flush()
-                    raise BuildFailed(f"The build failed: {item['error'].strip()}")
+                    raise BuildFailed(explain(item["error"].strip(), cgroup, memory_mb))
         except (requests.exceptions.RequestException, OSError, ValueError) as exc:
             watchdog.raise_if_fired(timeout)
             raise PlatformError(
