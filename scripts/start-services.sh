@@ -28,6 +28,13 @@ if ! docker info >/dev/null 2>&1; then
   wait_for 60 "The Docker engine" docker info
 fi
 
+# User code (builds and instances) gets no way to this host or to 169.254.0.0/16.
+if [ "$(id -u)" = 0 ]; then
+  scripts/firewall.sh
+else
+  echo "Not root: containers can still reach this host; run scripts/firewall.sh as root." >&2
+fi
+
 REDIS_PORT=${REDIS_PORT:-6379}
 if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
   echo "Starting Redis on port $REDIS_PORT"
