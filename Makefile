@@ -8,10 +8,11 @@ PY := $(VENV)/bin/python
 CA_BUNDLE := $(firstword $(BUILD_CA_BUNDLE) $(wildcard /etc/ssl/certs/ca-certificates.crt))
 export BUILD_CA_BUNDLE := $(CA_BUNDLE)
 
-.PHONY: run test setup system venv services base-images migrate static lint superuser
+.PHONY: run test setup system venv services base-images migrate static lint superuser local-settings
 
-run: export DEBUG ?= 1
-run: setup migrate static
+# `make run`'s settings (DEBUG, a generated secret key, the SQLite path) live in
+# var/local.env, which manage.py, the worker and the tests read too.
+run: setup local-settings migrate static
 	@$(PY) manage.py ensure_admin
 	@echo "Dashboard: http://127.0.0.1:8000"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
@@ -43,6 +44,9 @@ base-images:
 
 static: venv
 	$(PY) manage.py collectstatic --noinput -v0
+
+local-settings:
+	@scripts/local-settings.sh
 
 migrate:
 	$(PY) manage.py migrate --noinput

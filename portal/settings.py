@@ -8,10 +8,13 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import envbool, envfloat, envint, envlist, envpath, envsecret, envstr
+from portal.env import envbool, envfloat, envint, envlist, envpath, envsecret, envstr, read_local_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("M3O_VAR_DIR", str(BASE_DIR / "var")))
+# `make run`'s own settings (scripts/local-settings.sh), below the environment.
+LOCAL_SETTINGS_FILE = VAR_DIR / "local.env"
+read_local_file(LOCAL_SETTINGS_FILE)
 
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = envsecret("SECRET_KEY")

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SECRET_KEY=${SECRET_KEY:-test-only-secret-key}
+# Pinned, so a var/local.env left by `make run` in this checkout (DEBUG=1) changes nothing here.
+export DEBUG=${DEBUG:-false}
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:${PG_PORT:-54329}/m3o}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/15}
 export CACHE_URL=${CACHE_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/9}
