@@ -258,6 +258,25 @@ CRASH_LOG_LINES = envint("CRASH_LOG_LINES", 40, minimum=1)
 INSTANCE_MEMORY_MB = envint("INSTANCE_MEMORY_MB", 512, minimum=16)
 INSTANCE_CPUS = envfloat("INSTANCE_CPUS", 1.0, minimum=0.01)
 INSTANCE_PIDS = envint("INSTANCE_PIDS", 256, minimum=16)
+
+# Every environment's network gets a subnet of NETWORK_PREFIX bits carved from
+# NETWORK_POOL, a private range the operator picks so it meets nothing on the
+# host's own networks. The defaults give 16384 networks of 61 addresses each;
+# the engine's own pools hold about 30 (deployments/runtime/subnets.py).
+NETWORK_POOL = envstr("NETWORK_POOL", "10.160.0.0/12")
+NETWORK_PREFIX = envint("NETWORK_PREFIX", 26, minimum=1)
+try:
+    _pool = ipaddress.IPv4Network(NETWORK_POOL)
+except ValueError:
+    raise ImproperlyConfigured(
+        f"NETWORK_POOL must be an IPv4 network such as 10.160.0.0/12, not {NETWORK_POOL!r}"
+    ) from None
+if not _pool.is_private:
+    raise ImproperlyConfigured(f"NETWORK_POOL must be a private range, not {NETWORK_POOL}")
+if not _pool.prefixlen <= NETWORK_PREFIX <= 29:
+    raise ImproperlyConfigured(
+        f"NETWORK_PREFIX must be between NETWORK_POOL's own ({_pool.prefixlen}) and 29, not {NETWORK_PREFIX}"
+    )
 BUILD_MEMORY_MB = envint("BUILD_MEMORY_MB", 2048, minimum=64)
 # Builds are confined by a cgroup of their own (deployments/runtime/cgroups.py):
 # processes and threads at once, CPUs, and the weight of all builds together

@@ -16,11 +16,12 @@ import docker
 import requests
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import EndpointConfig, LogConfig
+from docker.types import EndpointConfig, IPAMConfig, IPAMPool, LogConfig
 from docker.utils import tar
 from docker.utils.json_stream import json_stream
 
 from deployments.errors import Cancelled, PlatformError
+from deployments.runtime import subnets
 from deployments.runtime.base import (
     BuildFailed,
     BuildTimedOut,
@@ -34,6 +35,7 @@ from deployments.runtime.cgroups import BuildCgroup, BuildLimits, engine_support
 log = logging.getLogger(__name__)
 
 LABEL = "org.m3o"
+_NETWORK_ATTEMPTS = 32  # each failed try means another worker just got a subnet
 
 
 def _labels(**ids: int) -> dict[str, str]:
@@ -247,17 +249,37 @@ class DockerRuntime:
     # --- networks ----------------------------------------------------------
 
     def ensure_network(self, environment_id: int) -> str:
+        """The environment's network, made with a small subnet of its own when missing."""
         name = network_name(environment_id)
         with _engine_errors("creating the environment's network"):
-            if not self.client.networks.list(names=[name]):
+            for _ in range(_NETWORK_ATTEMPTS):
+                networks = self.client.api.networks()
+                # The engine's name filter matches parts of names (env-1 in env-12): compare whole names.
+                if any(n.get("Name") == name for n in networks):
+                    return name
+                in_use = [
+                    c.get("Subnet", "") for n in networks for c in (n.get("IPAM") or {}).get("Config") or ()
+                ]
+                subnet = subnets.pick(in_use)[0]
                 try:
                     self.client.networks.create(
-                        name, driver="bridge", labels=_labels(environment=environment_id)
+                        name,
+                        driver="bridge",
+                        labels=_labels(environment=environment_id),
+                        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
+                        check_duplicate=True,
                     )
+                    return name
                 except APIError as exc:
-                    if exc.status_code != 409:  # created meanwhile by another worker
+                    if exc.status_code == 409:  # made meanwhile by another worker
+                        return name
+                    if not subnets.is_overlap(exc.explanation):
                         raise
-        return name
+                    # Another worker took this subnet a moment ago: look again.
+        raise PlatformError(
+            f"No free subnet in NETWORK_POOL={settings.NETWORK_POOL} could be taken after "
+            f"{_NETWORK_ATTEMPTS} tries; workers are racing for the last ones, or the pool is nearly full."
+        )
 
     def remove_network(self, environment_id: int) -> None:
         """Remove the environment's network unless a container still uses it."""

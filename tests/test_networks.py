@@ -1,0 +1,134 @@
+"""Networks for many environments: small subnets from the operator's range, safe with
+concurrent workers, a plain message for the operator when the range is full.
+
+The engine's default pools hold about 30 bridge networks. The many-environments test
+runs 40 environments, each with a running service on a network of its own: past the
+old limit, and a run of about a minute here (300 took about five on this shared
+2-core machine). The pool's capacity of thousands is shown on the allocator itself.
+"""
+
+import io
+import ipaddress
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import pytest
+from django.conf import settings
+
+from deployments.errors import PlatformError
+from deployments.models import Deployment, Service
+from deployments.runtime import InstanceSpec, get_runtime, subnets
+from deployments.runtime.docker import network_name
+from environments import actions as env_actions
+from tests.waiting import eventually
+
+MANY = 40
+
+
+@pytest.fixture
+def sleeper_image(engine_clean_up):
+    """The smallest image that keeps running: the Debian base image, sleeping (no layer of its own)."""
+    tag = f"{settings.PLATFORM_NAME}-app/s0:sleeper"
+    dockerfile = f'FROM {settings.BASE_IMAGE_PREFIX}/debian:bookworm\nCMD ["sleep", "infinity"]\n'
+    docker.from_env().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    return tag
+
+
+def platform_networks() -> dict[str, str]:
+    """{network name: subnet} of this test platform's networks, as the engine has them."""
+    client = docker.from_env()
+    found = client.api.networks(filters={"label": f"org.m3o.platform={settings.PLATFORM_NAME}"})
+    return {n["Name"]: n["IPAM"]["Config"][0]["Subnet"] for n in found if n["IPAM"]["Config"]}
+
+
+def test_the_default_pool_holds_thousands_of_small_networks():
+    assert subnets.capacity() == 16384
+    picked = subnets.pick([], count=50)
+    assert len(set(picked)) == 50
+    for subnet in picked:
+        network = ipaddress.IPv4Network(subnet)
+        assert network.prefixlen == 26
+        assert network.subnet_of(ipaddress.IPv4Network("10.160.0.0/12"))
+
+
+def test_subnets_in_use_on_the_engine_are_never_picked(settings):
+    settings.NETWORK_POOL, settings.NETWORK_PREFIX = "10.180.0.0/24", 26
+    # A wider network someone else made covers two of the four; a /28 inside one covers it.
+    in_use = ["10.180.0.0/25", "10.180.0.200/28", "172.17.0.0/16", "fd00::/64", "nonsense"]
+    for _ in range(20):
+        assert subnets.pick(in_use) == ["10.180.0.128/26"]
+    with pytest.raises(PlatformError) as full:
+        subnets.pick([*in_use, "10.180.0.128/26"])
+    assert "all 4 subnets (/26) of NETWORK_POOL=10.180.0.0/24 are in use" in str(full.value)
+    assert "widen NETWORK_POOL" in str(full.value)
+
+
+def test_a_full_pool_is_a_platform_error_with_a_message_for_the_operator(settings, engine_clean_up):
+    settings.NETWORK_POOL, settings.NETWORK_PREFIX = "10.181.7.0/28", 29  # room for two networks
+    runtime = get_runtime()
+    runtime.ensure_network(990001)
+    runtime.ensure_network(990002)
+    with pytest.raises(PlatformError) as full:
+        runtime.ensure_network(990003)
+    assert "NETWORK_POOL=10.181.7.0/28" in str(full.value)
+    assert sorted(platform_networks().values()) == ["10.181.7.0/29", "10.181.7.8/29"]
+    # Removing a network frees its subnet for the next environment.
+    runtime.remove_network(990001)
+    runtime.ensure_network(990003)
+    assert set(platform_networks()) == {network_name(990002), network_name(990003)}
+
+
+def test_workers_racing_for_the_last_subnets_each_get_one(settings, engine_clean_up):
+    settings.NETWORK_POOL, settings.NETWORK_PREFIX = "10.181.8.0/26", 29  # eight networks
+    runtime = get_runtime()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(runtime.ensure_network, range(990010, 990018)))
+    made = platform_networks()
+    assert len(made) == 8
+    assert len(set(made.values())) == 8
+    # The same environment asked for twice at once still has one network.
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(runtime.ensure_network, [990010] * 4))
+    assert len(platform_networks()) == 8
+
+
+def test_many_environments_each_run_a_service_on_a_network_of_their_own(alice, worker, sleeper_image):
+    runtime = get_runtime()
+    services = []
+    for number in range(MANY):
+        environment = env_actions.create_environment(alice, name=f"env-{number}")
+        services.append(
+            Service.objects.create(
+                environment=environment, name="sleeper", repository_url="https://example.com/sleeper.git"
+            )
+        )  # fmt: skip
+
+    def start(service: Service) -> str:
+        deployment = Deployment.objects.create(service=service, branch="main", image=sleeper_image)
+        spec = InstanceSpec(
+            service_id=service.pk, environment_id=service.environment_id, deployment_id=deployment.pk,
+            alias=service.name, image=sleeper_image, port=8080,
+        )  # fmt: skip
+        instance = runtime.start(spec)
+        Deployment.objects.filter(pk=deployment.pk).update(
+            state=Deployment.State.RUNNING, instance_id=instance.id, host_port=instance.host_port
+        )
+        Service.objects.filter(pk=service.pk).update(live_deployment=deployment)
+        return instance.id
+
+    # Four at a time, as several workers would start them.
+    with ThreadPoolExecutor(4) as pool:
+        instance_ids = list(pool.map(start, services))
+    assert all(runtime.state(instance_id).running for instance_id in instance_ids)
+    made = platform_networks()
+    assert set(made) == {network_name(s.environment_id) for s in services}
+    assert len(set(made.values())) == MANY  # no two environments share a subnet
+    pool = ipaddress.IPv4Network(settings.NETWORK_POOL)
+    assert all(ipaddress.IPv4Network(subnet).subnet_of(pool) for subnet in made.values())
+
+    # Deleted environments give their networks back.
+    for service in services:
+        env_actions.delete_environment(service.environment, alice)
+    eventually(
+        lambda: not platform_networks(), timeout=240, message=lambda: f"left: {sorted(platform_networks())}"
+    )
