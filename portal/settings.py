@@ -296,6 +296,13 @@ BASE_IMAGES = {
     "go": envstr("GO_BASE_IMAGE", f"{BASE_IMAGE_PREFIX}/go:bookworm"),
     "static": envstr("STATIC_BASE_IMAGE", f"{BASE_IMAGE_PREFIX}/static:bookworm"),
 }
+# What a build may start from besides the base images and its service's own images
+# (deployments/image_policy.py): patterns over full image names that the engine may
+# pull, '*' for any run of characters, e.g. "docker.io/library/*". Empty: none.
+BUILD_IMAGE_PATTERNS = envlist("BUILD_IMAGE_PATTERNS", [])
+# Disk the images a user keeps may take (their own layers, base images not counted);
+# a deploy past it is refused before it builds (deployments/tenant_disk.py).
+TENANT_IMAGES_MB = envint("TENANT_IMAGES_MB", 10240, minimum=1)
 # A PEM bundle every build that downloads packages trusts; baked into the base
 # images by scripts/build-base-images.sh (read there from the same variable).
 BUILD_CA_BUNDLE = envpath("BUILD_CA_BUNDLE", "", must_exist=True)

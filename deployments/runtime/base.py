@@ -56,6 +56,15 @@ class BuildTimedOut(UserError):
     pass
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """An image on the engine, as deployments/image_policy.py judges it."""
+
+    id: str  # "sha256:<64 hex>"
+    tags: tuple[str, ...] = ()
+    onbuild: bool = False  # it has ONBUILD triggers, which would run in a build FROM it
+
+
 LineSink = Callable[[str], None]
 
 
@@ -90,6 +99,22 @@ class Runtime(Protocol):
 
     def prune_images(self, service_id: int, keep: set[str]) -> list[str]:
         """Remove the service's images but those in `keep`; return the removed tags."""
+
+    # What a build may use (deployments/image_policy.py) and the disk it takes (tenant_disk.py).
+    def app_image_repository(self, service_id: int) -> str: ...
+
+    def service_images(self, service_id: int) -> list[ImageInfo]: ...
+
+    def base_images(self) -> list[ImageInfo]:
+        """Every local image under BASE_IMAGE_PREFIX/."""
+
+    def image_info(self, ref: str) -> ImageInfo | None: ...
+
+    def pull_image(self, ref: str) -> ImageInfo | None:
+        """None when the registry does not give it."""
+
+    def images_disk_use(self, service_ids: list[int]) -> int:
+        """Bytes of the distinct layers of these services' images, base images' layers left out."""
 
     def ensure_network(self, environment_id: int) -> str: ...
 

@@ -21,10 +21,11 @@ from docker.utils import tar
 from docker.utils.json_stream import json_stream
 
 from deployments.errors import Cancelled, PlatformError
-from deployments.runtime import subnets
+from deployments.runtime import docker_images, subnets
 from deployments.runtime.base import (
     BuildFailed,
     BuildTimedOut,
+    ImageInfo,
     Instance,
     InstanceSpec,
     InstanceState,
@@ -245,6 +246,38 @@ class DockerRuntime:
                         self.remove_image(tag)
                         removed.append(tag)
         return removed
+
+    # --- what builds may use (deployments/image_policy.py decides) ----------
+
+    def app_image_repository(self, service_id: int) -> str:
+        return image_repository(service_id)
+
+    def service_images(self, service_id: int) -> list[ImageInfo]:
+        with _engine_errors("listing the service's images"):
+            return docker_images.named(self.client, image_repository(service_id))
+
+    def base_images(self) -> list[ImageInfo]:
+        with _engine_errors("listing the base images"):
+            return docker_images.named(self.client, f"{settings.BASE_IMAGE_PREFIX}/*")
+
+    def image_info(self, ref: str) -> ImageInfo | None:
+        with _engine_errors("looking up an image"):
+            return docker_images.info(self.client, ref)
+
+    def pull_image(self, ref: str) -> ImageInfo | None:
+        with _engine_errors("pulling an image"):
+            return docker_images.pull(self.client, ref)
+
+    def images_disk_use(self, service_ids: list[int]) -> int:
+        with _engine_errors("measuring images"):
+            shared = {}
+            for base in docker_images.named(self.client, f"{settings.BASE_IMAGE_PREFIX}/*"):
+                shared.update(docker_images.layer_ids(self.client, base.id))
+            layers = {}
+            for service_id in service_ids:
+                for image in docker_images.named(self.client, image_repository(service_id)):
+                    layers.update(docker_images.layer_ids(self.client, image.id))
+        return sum(size for layer, size in layers.items() if layer not in shared)
 
     # --- networks ----------------------------------------------------------
 
