@@ -276,9 +276,9 @@ class _Rules:
         self.app_namespace = (normalize(f"{settings.PLATFORM_NAME}-app/x") or "").rsplit("/", 1)[0] + "/"
         self.configured = {normalize(name) for name in settings.BASE_IMAGES.values()} - {None}
         self.patterns = [_pattern(p) for p in settings.BUILD_IMAGE_PATTERNS]
-        template = getattr(settings, "PYTHON_IMAGE_TEMPLATE", "")
-        if template:
-            self.patterns.append(_version_pattern(template))
+        for setting in ("PYTHON_IMAGE_TEMPLATE", "GO_IMAGE_TEMPLATE"):  # base images from a registry
+            if getattr(settings, setting, ""):
+                self.patterns.append(_version_pattern(getattr(settings, setting)))
 
     def decide(self, spelled: str, where: str) -> ImageInfo:
         image = self._allowed(spelled)

@@ -152,3 +152,20 @@ def test_an_allowed_image_with_onbuild_triggers_is_refused(carols_image):
     finally:
         engine().images.remove(name, noprune=True)
     assert "has ONBUILD triggers" in message
+
+
+def test_registry_images_only_where_the_operator_allows_and_never_a_tenants(carols_image, settings):
+    settings.BUILD_IMAGE_PATTERNS = ["registry.invalid/allowed/*"]
+    allowed = "registry.invalid/allowed/tool:1"
+    engine().images.get("m3o-base/static:bookworm").tag(allowed)
+    try:
+        assert confine(f"FROM {allowed}\n", 990002, get_runtime(), lambda line: None).startswith(
+            f"FROM {engine().images.get(allowed).id} AS"
+        )
+        assert REFUSED in refusal("FROM registry.invalid/other/tool:1\n")
+        assert "could not be pulled" in refusal("FROM registry.invalid/allowed/missing:1\n")
+    finally:
+        engine().images.remove(allowed, noprune=True)
+    settings.BUILD_IMAGE_PATTERNS = ["*"]
+    assert REFUSED in refusal(f"FROM {carols_image[0]}\n")
+    assert REFUSED in refusal("FROM m3o-base/not-built:bookworm\n")
