@@ -191,8 +191,9 @@ def deploy_raw(url: str, work: Path, tag: str) -> float:
     try:
         run("git", "clone", "--quiet", "--depth", "1", "--", url, str(checkout))
         shutil.rmtree(checkout / ".git")  # as the platform does: the same build context
-        plan = build.plan(checkout, 8080)  # writes the same generated Dockerfile
-        dockerfile = str(plan.context / plan.dockerfile)
+        plan = build.plan(checkout, 8080)  # the same generated Dockerfile, outside the context
+        dockerfile = str(checkout.parent / "Dockerfile")
+        Path(dockerfile).write_text(plan.dockerfile)
         run("docker", "build", "-f", dockerfile, "-t", tag, str(plan.context), env={"DOCKER_BUILDKIT": "0"})
         container = run("docker", "run", "-d", "--label", LABEL, "-p", "127.0.0.1::8080",
                         "-e", "PORT=8080", tag)  # fmt: skip

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployments import tree
+
 # The names GitHub's licensee looks at, in the order it prefers them.
 _FILE_NAMES = re.compile(r"^(un)?licen[cs]e|^copying", re.IGNORECASE)
 MAX_BYTES = 256 * 1024
@@ -100,17 +102,17 @@ def identify_text(text: str) -> str | None:
     return None
 
 
-def find(tree: Path) -> LicenseFile | None:
+def find(root: Path) -> LicenseFile | None:
     """The license file at the top of the tree, identified; None when there is none."""
-    candidates = sorted(
-        p for p in tree.iterdir() if p.is_file() and not p.is_symlink() and _FILE_NAMES.match(p.name)
-    )
+    # Links are left out even when they stay inside: a license is a file of its own.
+    candidates = [name for name in tree.regular_files(root) if _FILE_NAMES.match(name)]
     found: LicenseFile | None = None
-    for path in candidates:
-        with path.open("rb") as handle:
-            text = handle.read(MAX_BYTES).decode("utf-8", errors="replace")
-        spdx_id = identify_text(text)
+    for name in candidates:
+        data = tree.read_bytes(root, name, MAX_BYTES, truncate=True)
+        if data is None:
+            continue
+        spdx_id = identify_text(data.decode("utf-8", errors="replace"))
         if spdx_id is not None:
-            return LicenseFile(path.name, spdx_id)
-        found = found or LicenseFile(path.name, None)
+            return LicenseFile(name, spdx_id)
+        found = found or LicenseFile(name, None)
     return found

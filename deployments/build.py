@@ -8,9 +8,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from deployments import tree
 from deployments.errors import UserError
 
-GENERATED_DOCKERFILE = ".m3o.Dockerfile"
 LOOKED_FOR = (
     "a Dockerfile, requirements.txt or pyproject.toml (Python), package.json (Node.js), "
     "go.mod (Go) or index.html (a static site)"
@@ -20,7 +20,9 @@ LOOKED_FOR = (
 @dataclass
 class BuildPlan:
     context: Path
-    dockerfile: str  # relative to the context
+    # The Dockerfile's text: the engine gets it inside the build context's tar,
+    # so nothing is ever written into the checkout (where a link could send it anywhere).
+    dockerfile: str
     language: str  # "dockerfile" when the repository brings its own
     start_command: str  # how the container starts, for the log
 
@@ -30,13 +32,8 @@ class BuildPlan:
 
 
 def _read(folder: Path, name: str) -> str | None:
-    """Read a small file of the checkout, refusing symlinks that point out of it."""
-    path = folder / name
-    if not path.is_file():
-        return None
-    if folder.resolve() not in path.resolve().parents:
-        raise UserError(f"{name} is a link that points outside the repository.")
-    return path.read_text(errors="replace")[:100_000]
+    """Read a small file of the checkout, refusing links that point out of it."""
+    return tree.read_text(folder, name)
 
 
 def procfile_web(folder: Path) -> str | None:
@@ -60,7 +57,7 @@ def _python(folder: Path) -> tuple[list[str], str]:
     start = procfile_web(folder)
     if not start:
         for candidate in ("main.py", "app.py"):
-            if (folder / candidate).is_file():
+            if tree.is_file(folder, candidate):
                 start = f"python {candidate}"
                 break
     if not start:
@@ -69,10 +66,10 @@ def _python(folder: Path) -> tuple[list[str], str]:
             "with a 'web:' line, or a main.py or app.py."
         )
     lines = [f"FROM {settings.BASE_IMAGES['python']}", "WORKDIR /app"]
-    if (folder / "requirements.txt").is_file():
+    if tree.is_file(folder, "requirements.txt"):
         lines += ["COPY requirements.txt ./", "RUN pip install -r requirements.txt"]
     lines += ["COPY . ."]
-    if (folder / "pyproject.toml").is_file():
+    if tree.is_file(folder, "pyproject.toml"):
         lines += ["RUN pip install ."]
     return lines, start
 
@@ -85,14 +82,14 @@ def _node(folder: Path) -> tuple[list[str], str]:
         except ValueError:
             raise UserError("package.json is not valid JSON.") from None
         scripts = package.get("scripts") if isinstance(package, dict) else None
-        if (isinstance(scripts, dict) and scripts.get("start")) or (folder / "server.js").is_file():
+        if (isinstance(scripts, dict) and scripts.get("start")) or tree.is_file(folder, "server.js"):
             start = "npm start"
     if not start:
         raise UserError(
             "This looks like a Node.js app, but there is no start command: add a 'start' "
             "script to package.json, a server.js, or a Procfile with a 'web:' line."
         )
-    install = "npm ci --omit=dev" if (folder / "package-lock.json").is_file() else "npm install --omit=dev"
+    install = "npm ci --omit=dev" if tree.is_file(folder, "package-lock.json") else "npm install --omit=dev"
     lines = [
         f"FROM {settings.BASE_IMAGES['node']}",
         "WORKDIR /app",
@@ -132,16 +129,15 @@ _LANGUAGES = (
 
 
 def plan(folder: Path, port: int) -> BuildPlan:
-    """Find the Dockerfile, or detect the language and write one."""
-    if (folder / "Dockerfile").is_file():
-        _read(folder, "Dockerfile")  # refuses a link out of the repository
-        return BuildPlan(folder, "Dockerfile", "dockerfile", "the Dockerfile's CMD")
+    """Find the Dockerfile, or detect the language and generate one (in memory)."""
+    own = _read(folder, "Dockerfile")  # refuses a link out of the repository
+    if own is not None:
+        return BuildPlan(folder, own, "dockerfile", "the Dockerfile's CMD")
     for language, markers, generate in _LANGUAGES:
-        if any((folder / marker).is_file() for marker in markers):
+        if any(tree.is_file(folder, marker) for marker in markers):
             lines, start = generate(folder)
             lines += [f"ENV PORT={int(port)}", f"EXPOSE {int(port)}", "USER app", _cmd(start)]
-            (folder / GENERATED_DOCKERFILE).write_text("\n".join(lines) + "\n")
-            return BuildPlan(folder, GENERATED_DOCKERFILE, language, start)
+            return BuildPlan(folder, "\n".join(lines) + "\n", language, start)
     raise UserError(f"Don't know how to build this: looked for {LOOKED_FOR} and found none.")
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from deployments.build import GENERATED_DOCKERFILE, plan
+from deployments.build import plan
 from deployments.errors import UserError
 
 
@@ -16,15 +16,14 @@ def write(folder, files):
 def test_a_repository_dockerfile_wins(tmp_path):
     write(tmp_path, {"Dockerfile": "FROM scratch\n", "package.json": "{}"})
     result = plan(tmp_path, 8080)
-    assert result.dockerfile == "Dockerfile"
+    assert result.dockerfile == "FROM scratch\n"
     assert not result.generated
-    assert not (tmp_path / GENERATED_DOCKERFILE).exists()
 
 
 def test_procfile_web_line_is_the_start_command(tmp_path):
     write(tmp_path, {"requirements.txt": "", "Procfile": "release: x\nweb: gunicorn app:app\n"})
     result = plan(tmp_path, 5000)
-    dockerfile = (tmp_path / GENERATED_DOCKERFILE).read_text()
+    dockerfile = result.dockerfile
     assert result.start_command == "gunicorn app:app"
     assert 'CMD ["/bin/sh", "-c", "exec gunicorn app:app"]' in dockerfile
     assert "ENV PORT=5000" in dockerfile
@@ -35,8 +34,7 @@ def test_procfile_web_line_is_the_start_command(tmp_path):
 def test_base_images_are_a_setting(tmp_path, settings):
     settings.BASE_IMAGES = {**settings.BASE_IMAGES, "python": "python:3.12-slim"}
     write(tmp_path, {"pyproject.toml": "[project]\nname='x'\n", "main.py": ""})
-    plan(tmp_path, 8080)
-    dockerfile = (tmp_path / GENERATED_DOCKERFILE).read_text()
+    dockerfile = plan(tmp_path, 8080).dockerfile
     assert dockerfile.startswith("FROM python:3.12-slim\n")
     assert "RUN pip install ." in dockerfile
 
@@ -55,8 +53,7 @@ def test_node_without_a_start_script_says_what_to_add(tmp_path):
 
 def test_node_uses_npm_ci_with_a_lock_file(tmp_path):
     write(tmp_path, {"package.json": json.dumps({"scripts": {"start": "node ."}}), "package-lock.json": "{}"})
-    plan(tmp_path, 8080)
-    assert "RUN npm ci --omit=dev" in (tmp_path / GENERATED_DOCKERFILE).read_text()
+    assert "RUN npm ci --omit=dev" in plan(tmp_path, 8080).dockerfile
 
 
 def test_broken_package_json_is_reported(tmp_path):

@@ -80,7 +80,10 @@ class Runtime(Protocol):
         memory_mb: int,
         stop: threading.Event | None = None,
     ) -> str:
-        """Build an image and return its tag; BuildFailed/BuildTimedOut on user errors."""
+        """Build an image and return its tag; BuildFailed/BuildTimedOut on user errors.
+
+        `dockerfile` is the Dockerfile's text, sent with the context, never written into it.
+        """
 
     def start(self, spec: InstanceSpec) -> Instance: ...
 

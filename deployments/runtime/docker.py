@@ -20,6 +20,7 @@ from docker.types import EndpointConfig, IPAMConfig, IPAMPool, LogConfig
 from docker.utils import tar
 from docker.utils.json_stream import json_stream
 
+from deployments import tree
 from deployments.errors import Cancelled, PlatformError
 from deployments.runtime import docker_images, subnets
 from deployments.runtime.base import (
@@ -164,7 +165,7 @@ class DockerRuntime:
         limits = {"cgroupparent": cgroup.parent} if cgroup else {"memory": memory, "memswap": memory}
         params = {
             "t": tag,
-            "dockerfile": dockerfile,
+            "dockerfile": DOCKERFILE_NAME,
             "rm": "1",
             "forcerm": "1",
             "pull": "",
@@ -172,7 +173,11 @@ class DockerRuntime:
             # No build labels: the classic builder turns each into an extra
             # step that never hits the cache. Images are known by their name.
         }
-        context_tar = tar(str(context), exclude=_dockerignore(context), dockerfile=(dockerfile, None))
+        # The Dockerfile travels inside the tar only: a file or link of that name in the
+        # checkout is left out, and the name is ignored by COPY, so it never reaches the image.
+        context_tar = tar(
+            str(context), exclude=_dockerignore(context), dockerfile=(DOCKERFILE_NAME, dockerfile)
+        )
         with _engine_errors("sending the build context"), context_tar as body:
             response = api.post(
                 f"{api.base_url}/v{api.api_version}/build",
@@ -529,9 +534,13 @@ class _Watchdog(threading.Thread):
             raise BuildTimedOut(f"The build timed out after {int(timeout)} s and was stopped.")
 
 
+# The name the build's Dockerfile has in the context's tar, never on disk.
+DOCKERFILE_NAME = ".m3o.Dockerfile"
+
+
 def _dockerignore(context: Path) -> list[str]:
-    path = context / ".dockerignore"
-    if not path.is_file() or path.is_symlink():
+    text = tree.read_text(context, ".dockerignore")
+    if text is None:
         return []
-    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    lines = [line.strip() for line in text.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
