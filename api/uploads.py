@@ -17,15 +17,12 @@ from django.conf import settings
 
 from deployments.actions import ActionError
 from deployments.source import is_upload  # noqa: F401  (re-exported for the serializers)
+from deployments.source import upload_path as repository_path  # noqa: F401  (for the views)
 
 MAX_FILES = 20_000
 # By its full path: the web process runs git with a PATH of its own choosing.
 GIT = shutil.which("git") or "/usr/bin/git"
 _GIT_TIMEOUT = 120
-
-
-def repository_path(environment_id: int, service_name: str) -> Path:
-    return Path(settings.UPLOADS_DIR) / str(environment_id) / f"{service_name}.git"
 
 
 def _checked_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:

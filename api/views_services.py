@@ -1,6 +1,5 @@
 """Services: deploy, upload, the actions on them, their variables and runtime logs."""
 
-import shutil
 import time
 
 from django.core.exceptions import ValidationError
@@ -23,7 +22,7 @@ from api.serializers import (
     VariableSerializer,
 )
 from api.views_environments import VariablesOf
-from deployments import actions, controls, variables
+from deployments import actions, controls, tree, variables
 from deployments.access import services_for
 from deployments.models import Deployment
 from deployments.runtime import get_runtime
@@ -128,10 +127,10 @@ class ServiceDetail(generics.GenericAPIView):
     def delete(self, request, service_id: int):
         """Stop and remove the service, its deployments and images."""
         service = service_for(request, service_id, ADMIN)
-        uploaded = uploads.is_upload(service.repository_url) and service.repository_url
+        # Its own upload folder and nothing else, whatever its repository URL names.
+        upload = uploads.repository_path(service.environment_id, service.name)
         controls.delete_service(service, request.user)
-        if uploaded:
-            shutil.rmtree(uploaded, ignore_errors=True)
+        tree.remove(upload)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

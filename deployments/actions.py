@@ -14,6 +14,9 @@ from deployments.errors import PlatformError
 from deployments.models import Deployment, Service, WebhookDelivery
 from deployments.source import (
     InvalidSource,
+    check_upload_owner,
+    copy_upload,
+    upload_path,
     validate_branch,
     validate_repository_url,
     validate_subdirectory,
@@ -83,6 +86,10 @@ def deploy_repository(
         except ValidationError:
             raise ActionError(f"{environment!r} is not a valid environment name.") from None
         env = get_or_create_environment(user, environment)
+    try:
+        check_upload_owner(url, env.pk, name)
+    except InvalidSource as exc:
+        raise ActionError(str(exc)) from None
     service, created = Service.objects.select_for_update().get_or_create(
         environment=env,
         name=name,
@@ -229,10 +236,13 @@ def copy_services(source, target, user) -> list[Deployment]:
 
     deployments = []
     for original in Service.objects.filter(environment=source).order_by("name"):
+        repository_url = original.repository_url
+        if repository_url == str(upload_path(source.pk, original.name)):
+            repository_url = copy_upload(original.name, source.pk, target.pk)
         service = Service.objects.create(
             environment=target,
             name=original.name,
-            repository_url=original.repository_url,
+            repository_url=repository_url,
             branch=original.branch,
             subdirectory=original.subdirectory,
             port=original.port,

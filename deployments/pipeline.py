@@ -178,6 +178,10 @@ def _reuse_image(run: Run) -> str:
 def _clone_and_build(run: Run) -> str:
     service, deployment = run.service, run.deployment
     run.log.write(f"==> Cloning {service.repository_url} (branch {deployment.branch})")
+    try:  # again here: a row written before this rule, or copied from another environment
+        source.check_upload_owner(service.repository_url, service.environment_id, service.name)
+    except source.InvalidSource as exc:
+        raise UserError(str(exc)) from None
     run.checkout = source.fetch(
         service.repository_url,
         deployment.branch,

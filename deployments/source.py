@@ -9,7 +9,7 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from git import Repo
@@ -75,6 +75,60 @@ def is_upload(path: str) -> bool:
     """
     root = Path(settings.UPLOADS_DIR).resolve()
     return path.startswith("/") and root in Path(path).resolve().parents
+
+
+def upload_path(environment_id: int, service_name: str) -> Path:
+    """The one folder where `m3o run .` keeps the uploads of one service of one environment."""
+    return Path(settings.UPLOADS_DIR) / str(int(environment_id)) / f"{service_name}.git"
+
+
+def _local_path(url: str) -> str | None:
+    if url.startswith("/"):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "file":
+        return unquote(parts.path)  # git reads %-escapes in file:// URLs too
+    return None
+
+
+def check_upload_owner(url: str, environment_id: int, service_name: str) -> None:
+    """Refuse a local path into UPLOADS_DIR unless it is this service's own upload folder.
+
+    Uploads are kept by environment and service name, and only the service's own
+    folder (written exactly as upload_path() writes it: no `..`, no other id, no link
+    in its place) may be its source; anything else there belongs to someone else.
+    """
+    path = _local_path(url)
+    if path is None:
+        return
+    root = Path(settings.UPLOADS_DIR)
+    lexical, resolved = Path(os.path.normpath(path)), Path(path).resolve()
+    touches = any(
+        place == top or top in place.parents
+        for place in (lexical, resolved)
+        for top in (root, root.resolve())
+    )
+    if not touches:
+        return
+    own = upload_path(environment_id, service_name)
+    if path != str(own) or resolved != own.resolve() or own.is_symlink() or own.parent.is_symlink():
+        raise InvalidSource(
+            "That upload folder is not this service's: upload the folder with `m3o run .` to deploy it here."
+        )
+
+
+def copy_upload(service_name: str, from_environment_id: int, to_environment_id: int) -> str:
+    """The service's upload folder, copied for its namesake in a copied environment.
+
+    Each folder keeps one owner: the copy deploys from its own, and deleting either
+    service leaves the other's alone. Returns the copy's path.
+    """
+    origin = upload_path(from_environment_id, service_name)
+    copy = upload_path(to_environment_id, service_name)
+    if not copy.exists() and origin.is_dir() and not origin.is_symlink():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(origin, copy, symlinks=True)
+    return str(copy)
 
 
 def validate_branch(branch: str) -> str:

@@ -15,6 +15,8 @@ export HTTPS=${HTTPS:-false}
 export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium || true)}
 # A checkout folder of its own per run, so runs side by side never see each other's.
 export WORKSPACE_DIR=${WORKSPACE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/m3o-test-workspace.XXXXXX")}
-trap 'rm -rf "$WORKSPACE_DIR"' EXIT
+# Uploads too: the tests' worker and the tests must agree on it, and never touch var/uploads.
+export UPLOADS_DIR=${UPLOADS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/m3o-test-uploads.XXXXXX")}
+trap 'rm -rf "$WORKSPACE_DIR" "$UPLOADS_DIR"' EXIT
 .venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/pytest "$@"
