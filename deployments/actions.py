@@ -32,10 +32,34 @@ class ActionError(Exception):
     """A request that cannot be carried out, in words for the person who made it."""
 
 
-def _enqueue(deployment_id: int) -> None:
+def enqueue(deployment_id: int, countdown: float = 0) -> None:
+    """Send the deployment's task. When the broker cannot take it, the deployment stays
+    queued and the reaper sends it again later: a request never fails for that."""
     from deployments.tasks import deploy
 
-    deploy.apply_async(args=[deployment_id], queue=settings.DEPLOY_QUEUE)
+    try:
+        deploy.apply_async(args=[deployment_id], countdown=countdown, queue=settings.DEPLOY_QUEUE)
+    except Exception:  # kombu raises many kinds; all mean "not sent now"
+        log.exception("deployment %s not sent to the queue; the reaper sends it again", deployment_id)
+
+
+def converge_later(*, service_id: int | None = None, environment_id: int | None = None) -> None:
+    """After the commit, a worker makes the engine match what was just written (stop, delete).
+
+    Should the task be lost or fail, the periodic reconciler does the same work.
+    """
+    from deployments.tasks import converge
+
+    def send() -> None:
+        try:
+            converge.apply_async(
+                kwargs={"service_id": service_id, "environment_id": environment_id},
+                queue=settings.DEPLOY_QUEUE,
+            )
+        except Exception:  # as above
+            log.exception("converge task not sent; the periodic reconciler does its work")
+
+    transaction.on_commit(send)
 
 
 def _clean_source(url: str, branch: str, subdirectory: str) -> tuple[str, str, str]:
@@ -133,7 +157,7 @@ def request_deploy(service: Service, user=None, source: Deployment | None = None
         log_complete=True,
         failure_reason="A newer deployment was requested.",
     )
-    transaction.on_commit(lambda: _enqueue(deployment.pk))
+    transaction.on_commit(lambda: enqueue(deployment.pk))
     return deployment
 
 
@@ -222,12 +246,44 @@ def reap_stale_deployments(stale_after: int | None = None) -> list[int]:
         retire_overdue(late_after=stale_after)
     except PlatformError as exc:
         log.error("could not retire superseded instances: %s", exc)
-    resend_before = now - timedelta(seconds=settings.QUEUED_RESEND_AFTER)
-    for pk in Deployment.objects.filter(state=State.QUEUED, created_at__lt=resend_before).values_list(
-        "pk", flat=True
-    ):
-        _enqueue(pk)
+    resend_lost(now)
     return reaped
+
+
+def resend_lost(now) -> None:
+    """Send again a queued deployment whose task seems lost, each time waiting twice as
+    long; after DEPLOY_MAX_RETRIES sends, fail it, so `--wait` and the dashboard see an end."""
+    base = settings.QUEUED_RESEND_AFTER
+    queued = Deployment.objects.filter(state=State.QUEUED, enqueued_at__lt=now - timedelta(seconds=base))
+    for deployment in queued.only("pk", "enqueued_at", "resends")[:500]:
+        if deployment.enqueued_at > now - timedelta(seconds=base * 2**deployment.resends):
+            continue
+        if deployment.resends >= settings.DEPLOY_MAX_RETRIES:
+            _give_up(deployment, now)
+            continue
+        sent = Deployment.objects.filter(
+            pk=deployment.pk, state=State.QUEUED, resends=deployment.resends
+        ).update(resends=deployment.resends + 1, enqueued_at=now)
+        if sent:
+            log.warning("deployment %s sat queued; sending it again", deployment.pk)
+            enqueue(deployment.pk)
+
+
+def _give_up(deployment: Deployment, now) -> None:
+    reason = (
+        f"No worker took this deployment after it was sent {deployment.resends + 1} times. "
+        "The operator has been told; deploy again later."
+    )
+    failed = Deployment.objects.filter(pk=deployment.pk, state=State.QUEUED).update(
+        state=State.FAILED, failure_reason=reason, finished_at=now
+    )
+    if not failed:
+        return
+    log.error("deployment %s was never taken by a worker; failed", deployment.pk)
+    build_log = logs.BuildLog(deployment)
+    build_log.write(f"==> Deployment failed: {reason}")
+    Deployment.objects.filter(pk=deployment.pk).update(log_size=build_log.size, log_complete=True)
+    logs.publish(deployment.pk, {"state": State.FAILED, "complete": True})
 
 
 def copy_services(source, target, user) -> list[Deployment]:
@@ -255,22 +311,19 @@ def copy_services(source, target, user) -> list[Deployment]:
 
 
 def retire_environment(environment) -> None:
-    """Cancel what is in flight, stop what runs, and remove the containers and the network."""
-    from deployments.runtime import get_runtime
-
+    """Cancel what is in flight and stop what runs; a worker then removes the containers and
+    the network (and the reconciler does, should that fail)."""
     now = timezone.now()
-    deployments = Deployment.objects.filter(service__environment=environment)
-    deployments.filter(state=State.QUEUED).update(
-        state=State.CANCELLED,
-        finished_at=now,
-        log_complete=True,
-        failure_reason="The environment was deleted.",
-    )
-    deployments.filter(state__in=Deployment.ACTIVE_STATES).update(
-        state=State.CANCELLED, finished_at=now, failure_reason="The environment was deleted."
-    )
-    deployments.filter(state=State.RUNNING).update(state=State.STOPPED, retired_at=now)
-    from ingress.routes import sync_quietly
-
-    sync_quietly()
-    get_runtime().remove_environment(environment.pk)
+    with transaction.atomic():
+        deployments = Deployment.objects.filter(service__environment=environment)
+        deployments.filter(state=State.QUEUED).update(
+            state=State.CANCELLED,
+            finished_at=now,
+            log_complete=True,
+            failure_reason="The environment was deleted.",
+        )
+        deployments.filter(state__in=Deployment.ACTIVE_STATES).update(
+            state=State.CANCELLED, finished_at=now, failure_reason="The environment was deleted."
+        )
+        deployments.filter(state=State.RUNNING).update(state=State.STOPPED)
+        converge_later(environment_id=environment.pk)

@@ -1,32 +1,32 @@
 """Actions on a service's instances: stop, start, restart, rollback, cancel, promote.
 
 Like deployments.actions, every one of them is the single way the dashboard,
-the API and the CLI do the thing; callers check permissions first.
+the API and the CLI do the thing; callers check permissions first. They write
+the desired state and leave the engine to a worker (the web process never talks
+to it): a stop or a deletion is carried out by a task sharing the reconciler's
+code, and redone by the reconciler should that task fail.
 """
 
+import logging
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from deployments import logs
-from deployments.actions import ActionError, request_deploy
+from deployments.actions import ActionError, converge_later, request_deploy
 from deployments.models import Deployment, Service
-from deployments.runtime import get_runtime
+from deployments.source import copy_upload, upload_path
 from environments.actions import record
 
+log = logging.getLogger(__name__)
 State = Deployment.State
 
 
-def _reload_routes() -> None:
-    from ingress.routes import sync_quietly
-
-    sync_quietly()
-
-
 def _queue_image(service: Service, earlier: Deployment, user) -> Deployment:
+    # Whether the image is still on the engine the worker finds out (a pruned one has no tag here).
     if not earlier.image:
         raise ActionError(f"Deployment #{earlier.pk} has no image to run again; deploy again to rebuild.")
-    if not get_runtime().image_exists(earlier.image):
-        raise ActionError(f"The image of deployment #{earlier.pk} no longer exists; deploy again to rebuild.")
     return request_deploy(service, user, source=earlier)
 
 
@@ -42,21 +42,24 @@ def rollback(service: Service, earlier: Deployment, user) -> Deployment:
     return deployment
 
 
+@transaction.atomic
 def stop(service: Service, user, reason: str = "") -> Deployment | None:
-    """Remove the running instance; the service stays, ready to start again."""
+    """Stop the running instance; the service stays, ready to start again.
+
+    The address answers "not running" and the instance is removed by a worker,
+    right after the commit.
+    """
     live = service.live_deployment
     if live is None or live.state != State.RUNNING:
         raise ActionError(f"{service.name} is not running.")
-    moved = Deployment.objects.filter(pk=live.pk, state=State.RUNNING).update(
-        state=State.STOPPED, retired_at=timezone.now()
-    )
+    moved = Deployment.objects.filter(pk=live.pk, state=State.RUNNING).update(state=State.STOPPED)
     if not moved:
         raise ActionError(f"{service.name} is not running.")
-    _reload_routes()  # the address now answers "not running" before the instance goes
-    get_runtime().remove(live.instance_id)
+    live.state = State.STOPPED
     logs.BuildLog(live).write(f"==> Stopped{': ' + reason if reason else ''}")
     logs.publish(live.pk, {"state": State.STOPPED})
     record(service.environment, user, "stop", service.name + (f" ({reason})" if reason else ""))
+    converge_later(service_id=service.pk)
     return live
 
 
@@ -76,13 +79,32 @@ def start(service: Service, user) -> Deployment:
     return deployment
 
 
+@transaction.atomic
 def restart(service: Service, user) -> None:
+    """Restart the running instance, by a worker right after the commit."""
+    from deployments.tasks import restart as restart_task
+
     live = service.live_deployment
     if live is None or live.state != State.RUNNING:
         raise ActionError(f"{service.name} is not running.")
-    get_runtime().restart(live.instance_id)
-    _reload_routes()  # a restarted container may come back at another address on its network
     record(service.environment, user, "restart", service.name)
+    args = [service.pk, live.instance_id]
+    transaction.on_commit(lambda: restart_task.apply_async(args=args, queue=settings.DEPLOY_QUEUE))
+
+
+def restart_instance(service_id: int, instance_id: str) -> None:
+    """The worker's half of restart(): only if that instance still serves the service."""
+    from deployments.runtime import get_runtime
+    from ingress.routes import sync_quietly
+
+    live = Service.objects.filter(pk=service_id).values_list(
+        "live_deployment__state", "live_deployment__instance_id"
+    )
+    if list(live) != [(State.RUNNING, instance_id)]:
+        log.info("restart of service %s skipped: its instance changed meanwhile", service_id)
+        return
+    get_runtime().restart(instance_id)
+    sync_quietly()  # a restarted container may come back at another address on its network
 
 
 def cancel(deployment: Deployment, user) -> None:
@@ -110,11 +132,17 @@ def promote(deployment: Deployment, target_environment, user) -> Deployment:
     source_service = deployment.service
     if target_environment.pk == source_service.environment_id:
         raise ActionError("Pick another environment to promote to.")
+    repository_url = source_service.repository_url
+    if repository_url == str(upload_path(source_service.environment_id, source_service.name)):
+        # An upload belongs to one service: the promoted one redeploys from a copy of its own.
+        repository_url = copy_upload(
+            source_service.name, source_service.environment_id, target_environment.pk
+        )
     service, _ = Service.objects.get_or_create(
         environment=target_environment,
         name=source_service.name,
         defaults={
-            "repository_url": source_service.repository_url,
+            "repository_url": repository_url,
             "branch": source_service.branch,
             "subdirectory": source_service.subdirectory,
             "port": source_service.port,
@@ -131,22 +159,25 @@ def promote(deployment: Deployment, target_environment, user) -> Deployment:
 
 
 def delete_service(service: Service, user) -> None:
-    """Remove the service: its instance, its images and its row, with its deployments and logs.
+    """Remove the service: its row, with its deployments and logs; a worker then removes its
+    instances and images.
 
     Refused while a deployment is being built or started, since its worker would
     go on making containers for a service that no longer exists. The
     environment's events keep the record that the service existed.
     """
     now = timezone.now()
-    service.deployments.filter(state=State.QUEUED).update(
-        state=State.CANCELLED, finished_at=now, log_complete=True, failure_reason="The service was deleted."
-    )
-    if service.deployments.filter(state__in=Deployment.ACTIVE_STATES).exists():
-        raise ActionError(f"{service.name} is being deployed; cancel that deployment or wait for it first.")
-    runtime = get_runtime()
-    for deployment in service.deployments.exclude(instance_id=""):
-        runtime.remove_deployment(deployment.pk)
-    runtime.prune_images(service.pk, keep=set())
     with transaction.atomic():
+        service.deployments.filter(state=State.QUEUED).update(
+            state=State.CANCELLED,
+            finished_at=now,
+            log_complete=True,
+            failure_reason="The service was deleted.",
+        )
+        if service.deployments.filter(state__in=Deployment.ACTIVE_STATES).exists():
+            raise ActionError(
+                f"{service.name} is being deployed; cancel that deployment or wait for it first."
+            )
         record(service.environment, user, "delete", f"service {service.name}")
+        converge_later(service_id=service.pk)
         service.delete()

@@ -73,6 +73,10 @@ class Deployment(models.Model):
     host_port = models.PositiveIntegerField(null=True, blank=True)
     failure_reason = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
+    # When its task is (next) due in the queue, and how often the reaper sent it
+    # again since: a lost task is re-sent with a backoff, then given up on.
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    resends = models.PositiveIntegerField(default=0)
     log_size = models.PositiveIntegerField(default=0)
     # Set once the worker has written its last line, so followers know to stop.
     log_complete = models.BooleanField(default=False)

@@ -3,7 +3,10 @@
 Each state is written before its phase starts, with a conditional UPDATE, so a
 cancelled or superseded deployment notices at the next step and stops. A final
 state is always written: failed for the user's errors, back to queued (and
-retried by the task) for the platform's.
+sent again by the task) for the platform's until DEPLOY_MAX_RETRIES, then failed.
+What a run cannot write itself (its worker killed, the database away) the
+reaper writes: a stale heartbeat fails, a queued deployment whose task is lost
+is sent again with a backoff and at last failed.
 """
 
 import logging
@@ -21,7 +24,7 @@ from billing.quotas import check_deploy, limits_for
 from deployments import build, health, logs, source, variables
 from deployments.errors import Cancelled, PlatformError, UserError
 from deployments.models import Deployment, Service
-from deployments.runtime import Instance, InstanceSpec, Runtime, get_runtime
+from deployments.runtime import AppExited, Instance, InstanceSpec, Runtime, get_runtime
 from ingress import routes as ingress_routes
 from ingress.names import service_url
 
@@ -83,15 +86,22 @@ class Heartbeat(threading.Thread):
         try:
             while not self.stopped.wait(1):
                 beats += 1
-                active = Deployment.objects.filter(pk=self.deployment_id, state__in=Deployment.ACTIVE_STATES)
-                if beats % settings.HEARTBEAT_INTERVAL == 0:
-                    alive = active.update(heartbeat_at=timezone.now())
-                else:
-                    alive = active.exists()
-                if not alive:
-                    self.cancelled.set()
+                try:
+                    self._beat(beats)
+                except Exception as exc:  # noqa: BLE001  (a database that blinks must not end the beat)
+                    log.warning("heartbeat of deployment %s missed: %s", self.deployment_id, exc)
+                    connection.close()
         finally:
             connection.close()
+
+    def _beat(self, beats: int) -> None:
+        active = Deployment.objects.filter(pk=self.deployment_id, state__in=Deployment.ACTIVE_STATES)
+        if beats % settings.HEARTBEAT_INTERVAL == 0:
+            alive = active.update(heartbeat_at=timezone.now())
+        else:
+            alive = active.exists()
+        if not alive:
+            self.cancelled.set()
 
     def stop(self) -> None:
         self.stopped.set()
@@ -218,18 +228,11 @@ def _clone_and_build(run: Run) -> str:
 def _start(run: Run, image: str) -> None:
     """Start the instance and wait until it answers HTTP."""
     service, deployment = run.service, run.deployment
-    run.instance = run.runtime.start(
-        InstanceSpec(
-            service_id=service.pk,
-            environment_id=service.environment_id,
-            deployment_id=deployment.pk,
-            alias=service.name,
-            image=image,
-            port=service.port,
-            variables=variables.resolve(service),
-            limits=limits_for(service),
-        )
-    )
+    try:
+        run.instance = run.runtime.start(instance_spec(service, deployment.pk, image))
+    except AppExited as exc:
+        _write_crash_output(run, exc.output)
+        raise
     Deployment.objects.filter(pk=deployment.pk).update(
         instance_id=run.instance.id, host_port=run.instance.host_port
     )
@@ -248,6 +251,20 @@ def _start(run: Run, image: str) -> None:
     run.log.write(f"==> Healthy after {seconds:.1f} s")
 
 
+def instance_spec(service: Service, deployment_id: int, image: str) -> InstanceSpec:
+    """What an instance of the service runs with; the reconciler starts lost ones the same way."""
+    return InstanceSpec(
+        service_id=service.pk,
+        environment_id=service.environment_id,
+        deployment_id=deployment_id,
+        alias=service.name,
+        image=image,
+        port=service.port,
+        variables=variables.resolve(service),
+        limits=limits_for(service),
+    )
+
+
 def _clone_token(service: Service) -> str | None:
     """The owner's GitHub token for a private repository; sent to GitHub's host only."""
     if not service.is_private:
@@ -262,7 +279,10 @@ def _clone_token(service: Service) -> str | None:
 
 
 def _copy_crash_output(run: Run) -> None:
-    lines = run.runtime.tail(run.instance.id, settings.CRASH_LOG_LINES)
+    _write_crash_output(run, run.runtime.tail(run.instance.id, settings.CRASH_LOG_LINES))
+
+
+def _write_crash_output(run: Run, lines: list[str]) -> None:
     if lines:
         run.log.write("--- the last lines the app printed ---")
         for line in lines:
@@ -340,35 +360,45 @@ def retire_overdue(late_after: float) -> list[int]:
 
 
 def _take_over(run: Run) -> tuple[bool, Deployment | None]:
-    """In one transaction: go live unless a newer deployment already has; name the one to retire."""
-    deployment, now = run.deployment, timezone.now()
-    with transaction.atomic():
-        service = Service.objects.select_for_update().get(pk=run.service.pk)
-        previous = service.live_deployment
+    """Go live unless a newer deployment already has; name the one to retire.
+
+    Under the routes' lock (no other switch or load in between, on any machine):
+    the proxy is pointed at the new instance first, then the switch is committed
+    in a short transaction. If the proxy cannot be loaded (PlatformError), nothing
+    switched and the old deployment serves on. No database lock is held while the
+    proxy reloads.
+    """
+    deployment = run.deployment
+    with ingress_routes.exclusive():
+        previous = Service.objects.select_related("live_deployment").get(pk=run.service.pk).live_deployment
         if previous and previous.pk > deployment.pk and previous.state == State.RUNNING:
             moved = Deployment.objects.filter(pk=deployment.pk, state=State.STARTING).update(
-                state=State.SUPERSEDED, finished_at=now
+                state=State.SUPERSEDED, finished_at=timezone.now()
             )
             if not moved:
                 raise Cancelled()
             return False, None
-        moved = Deployment.objects.filter(pk=deployment.pk, state=State.STARTING).update(
-            state=State.RUNNING, healthy_at=now, finished_at=now
-        )
-        if not moved:
-            raise Cancelled()
-        service.live_deployment = deployment
-        service.save(update_fields=["live_deployment"])
-        # ingress: the proxy routes to the new instance before this commits; if it
-        # cannot (PlatformError), nothing switched and the old deployment serves on.
         replacing = previous is not None and previous.state == State.RUNNING
-        ingress_routes.point(service, deployment, draining=replacing)
-        if not replacing:
-            return True, None
-        Deployment.objects.filter(pk=previous.pk).update(
-            state=State.SUPERSEDED, retire_after=now + timedelta(seconds=settings.INGRESS_DRAIN_SECONDS)
-        )
-        return True, previous
+        ingress_routes.point(run.service, deployment, draining=replacing)
+        now, retiring = timezone.now(), False
+        with transaction.atomic():
+            service = Service.objects.select_for_update().get(pk=run.service.pk)
+            moved = Deployment.objects.filter(pk=deployment.pk, state=State.STARTING).update(
+                state=State.RUNNING, healthy_at=now, finished_at=now
+            )
+            if moved:
+                service.live_deployment = deployment
+                service.save(update_fields=["live_deployment"])
+                retiring = replacing and Deployment.objects.filter(
+                    pk=previous.pk, state=State.RUNNING
+                ).update(
+                    state=State.SUPERSEDED,
+                    retire_after=now + timedelta(seconds=settings.INGRESS_DRAIN_SECONDS),
+                )
+        if not moved:  # cancelled while the proxy loaded: serve what the database says again
+            ingress_routes.load()
+            raise Cancelled()
+    return True, (previous if retiring else None)
 
 
 def _prune_images(runtime: Runtime, service: Service) -> None:
@@ -422,12 +452,17 @@ def _retry_or_fail(run: Run, reason: str) -> float | None:
             f"({reason}). The operator has been told; deploy again later.",
         )
         return None
+    delay = settings.DEPLOY_RETRY_DELAY * 2 ** (attempts - 1)
     requeued = Deployment.objects.filter(pk=run.deployment.pk, state__in=Deployment.ACTIVE_STATES).update(
-        state=State.QUEUED, attempts=attempts, instance_id="", image=""
+        state=State.QUEUED,
+        attempts=attempts,
+        instance_id="",
+        image="",
+        enqueued_at=timezone.now() + timedelta(seconds=delay),
+        resends=0,
     )
     if not requeued:
         return None
-    delay = settings.DEPLOY_RETRY_DELAY * 2 ** (attempts - 1)
     run.log.write(f"==> Platform problem ({reason}); retrying in {delay} s (attempt {attempts + 1})")
     logs.publish(run.deployment.pk, {"state": State.QUEUED})
     return delay

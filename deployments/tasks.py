@@ -1,13 +1,15 @@
 from celery import shared_task
 
-from deployments import actions, pipeline
+from deployments import actions, controls, pipeline, reconcile
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True)
-def deploy(self, deployment_id: int) -> None:
+@shared_task(acks_late=True, ignore_result=True)
+def deploy(deployment_id: int) -> None:
+    # Sent again as a new task rather than with self.retry(): the retry budget is the
+    # pipeline's (DEPLOY_MAX_RETRIES, counted on the row), never Celery's own default.
     retry_in = pipeline.run(deployment_id)
     if retry_in is not None:
-        raise self.retry(countdown=retry_in, max_retries=None)
+        actions.enqueue(deployment_id, countdown=retry_in)
 
 
 @shared_task(ignore_result=True)
@@ -18,3 +20,18 @@ def retire(deployment_id: int | None, service_id: int) -> None:
 @shared_task(ignore_result=True)
 def reap_stale_deployments() -> None:
     actions.reap_stale_deployments()
+
+
+@shared_task(ignore_result=True)
+def reconcile_all() -> None:
+    reconcile.reconcile()
+
+
+@shared_task(ignore_result=True)
+def converge(service_id: int | None = None, environment_id: int | None = None) -> None:
+    reconcile.converge(service_id=service_id, environment_id=environment_id)
+
+
+@shared_task(ignore_result=True)
+def restart(service_id: int, instance_id: str) -> None:
+    controls.restart_instance(service_id, instance_id)

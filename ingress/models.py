@@ -43,11 +43,10 @@ class Domain(models.Model):
 
 
 class RouteTable(models.Model):
-    """One row, updated before each change of the proxy's configuration.
+    """One row, counting the loads of the proxy's configuration and when the last one ended.
 
-    The update takes a write lock until the transaction ends, so two workers
-    never interleave reading the routes and loading them: the last to load
-    always read the newest state.
+    Loads are ordered by a lock in Redis (ingress.routes.exclusive), not by this
+    row: a database lock would be held through a reload of the proxy.
     """
 
     generation = models.PositiveBigIntegerField(default=0)

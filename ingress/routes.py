@@ -1,12 +1,16 @@
 """What the proxy serves, rebuilt from the database and loaded whole.
 
 Every change (a deployment going live, a domain added or removed, a service
-deleted) reloads the full table, read under a lock, so the proxy always ends
-up with the newest state whichever process loads last.
+deleted) reloads the full table, read and loaded under one lock in Redis, so the
+proxy always ends up with the newest state whichever process loads last; no
+database transaction is held while the proxy reloads.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,6 +21,7 @@ from deployments.runtime import get_runtime
 from ingress import proxy
 from ingress.models import Domain, Hostname, RouteTable
 from ingress.names import host_for
+from portal import locks
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +72,28 @@ def sync(live: dict[int, Deployment] | None = None, *, draining: bool = False) -
     `draining`: the upstreams being replaced keep serving for a drain period, so
     the proxy may still send them a new request for a moment after this returns.
     """
-    with transaction.atomic():
-        if not RouteTable.objects.filter(pk=1).update(generation=F("generation") + 1):
-            RouteTable.objects.get_or_create(pk=1)
-            RouteTable.objects.filter(pk=1).update(generation=F("generation") + 1)
-        proxy.apply(sites(live), draining=draining)
-        RouteTable.objects.filter(pk=1).update(loaded_at=timezone.now())
+    with exclusive():
+        load(live, draining=draining)
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """One loader at a time, on every machine, so the last to load read the newest state.
+
+    A lock in Redis rather than a database transaction: the reload takes seconds,
+    and no database lock may be held that long. Without Redis the load goes on
+    unordered; the periodic sync puts right a stale table.
+    """
+    with locks.held("routes", timeout=settings.INGRESS_TIMEOUT * 3 + 30, wait=settings.INGRESS_TIMEOUT * 3):
+        yield
+
+
+def load(live: dict[int, Deployment] | None = None, *, draining: bool = False) -> None:
+    """Read the table and load it; the caller holds exclusive()."""
+    if not RouteTable.objects.filter(pk=1).update(generation=F("generation") + 1):
+        RouteTable.objects.get_or_create(pk=1)
+    proxy.apply(sites(live), draining=draining)
+    RouteTable.objects.filter(pk=1).update(loaded_at=timezone.now())
 
 
 def sync_quietly() -> None:
@@ -84,14 +105,17 @@ def sync_quietly() -> None:
 
 
 def point(service: Service, deployment: Deployment, *, draining: bool) -> None:
-    """Send the service's traffic to this deployment's instance (called as it goes live).
+    """Send the service's traffic to this deployment's instance (called as it goes live,
+    inside exclusive()).
 
-    Read again from the database: the caller's copy predates the instance and the running state.
+    Read again from the database: the caller's copy predates the instance.
     `draining`: it replaces a running instance, removed only INGRESS_DRAIN_SECONDS later, so a
     request the old configuration still takes for a moment is served. Without one (a first
     deployment, a start), the old configuration would answer "no service" or "not running".
     """
-    sync(live={service.pk: Deployment.objects.get(pk=deployment.pk)}, draining=draining)
+    going_live = Deployment.objects.get(pk=deployment.pk)
+    going_live.state = Deployment.State.RUNNING  # committed only once the proxy has loaded
+    load(live={service.pk: going_live}, draining=draining)
 
 
 def remove(service: Service) -> None:

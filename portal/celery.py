@@ -1,9 +1,21 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _reconcile_at_start(sender, **kwargs) -> None:
+    """After a host reboot or an engine restart, the engine converges before new work."""
+    from django.conf import settings
+
+    if settings.RECONCILE_AT_START:
+        from deployments.tasks import reconcile_all
+
+        reconcile_all.apply_async(queue=settings.DEPLOY_QUEUE)

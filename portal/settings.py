@@ -228,6 +228,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# A worker outlives a restart of Redis: it reconnects for as long as it takes.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 DEPLOY_QUEUE = envstr("DEPLOY_QUEUE", "celery")
 
 # --- The pipeline -----------------------------------------------------------
@@ -307,7 +310,22 @@ TENANT_IMAGES_MB = envint("TENANT_IMAGES_MB", 10240, minimum=1)
 # images by scripts/build-base-images.sh (read there from the same variable).
 BUILD_CA_BUNDLE = envpath("BUILD_CA_BUNDLE", "", must_exist=True)
 
+# The reconciler (deployments/reconcile.py): a pass every RECONCILE_INTERVAL
+# seconds and one as each worker starts, changing at most RECONCILE_MAX_CHANGES
+# things per pass, so a pass after a disaster stays short and the next goes on.
+RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", 60, minimum=5)
+RECONCILE_MAX_CHANGES = envint("RECONCILE_MAX_CHANGES", 50, minimum=1)
+RECONCILE_AT_START = envbool("RECONCILE_AT_START", True)
+
+# How often beat looks for stale deployments and expired environments.
+REAP_INTERVAL = envint("REAP_INTERVAL", max(10, STALE_AFTER // 4), minimum=1)
+ENVIRONMENT_EXPIRY_INTERVAL = envint("ENVIRONMENT_EXPIRY_INTERVAL", 60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
+    "reconcile": {
+        "task": "deployments.tasks.reconcile_all",
+        "schedule": RECONCILE_INTERVAL,
+        "options": {"queue": DEPLOY_QUEUE, "expires": RECONCILE_INTERVAL},
+    },
     "reap-stale-deployments": {
         "task": "deployments.tasks.reap_stale_deployments",
         "schedule": max(10, STALE_AFTER // 4),

@@ -17,6 +17,7 @@ from billing.models import BillingAccount, Plan, ServiceStop
 from billing.quotas import account_for
 from deployments.models import Deployment, Service
 from tests.conftest import log_text, wait_for
+from tests.waiting import eventually
 
 pytest_plugins = ["tests.fakes.github", "tests.fakes.stripe"]
 pytestmark = pytest.mark.docker
@@ -123,8 +124,8 @@ def test_when_pro_ends_private_services_run_through_the_grace_period_then_stop(
 
     stopped = actions.stop_services_after_grace(now=timezone.now() + timedelta(days=2, minutes=1))
     assert stopped == [secret.service_id]
-    with pytest.raises(docker.errors.NotFound):
-        engine.containers.get(secret.instance_id)
+    # A worker removes the instance right after the stop is committed.
+    eventually(lambda: not engine.containers.list(all=True, filters={"id": secret.instance_id}))
     assert engine.containers.get(mit.instance_id).status == "running"
     # Nothing is deleted: the service, its deployment and its image are all there.
     service = Service.objects.get(pk=secret.service_id)

@@ -6,8 +6,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from deployments.runtime.base import (
+    AppExited,
     BuildFailed,
     BuildTimedOut,
+    Found,
     Instance,
     InstanceSpec,
     InstanceState,
@@ -16,8 +18,10 @@ from deployments.runtime.base import (
 )
 
 __all__ = [
+    "AppExited",
     "BuildFailed",
     "BuildTimedOut",
+    "Found",
     "Instance",
     "InstanceSpec",
     "InstanceState",

@@ -52,6 +52,26 @@ class BuildFailed(UserError):
     pass
 
 
+class AppExited(UserError):
+    """The app's process ended before its port could even be published: its own failure."""
+
+    def __init__(self, message: str, output: list[str], state: "InstanceState | None" = None) -> None:
+        super().__init__(message)
+        self.output = output
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Found:
+    """One instance the engine has under this installation's labels, as the reconciler sees it."""
+
+    id: str
+    deployment_id: int | None
+    service_id: int | None
+    environment_id: int | None
+    running: bool
+
+
 class BuildTimedOut(UserError):
     pass
 
@@ -126,6 +146,15 @@ class Runtime(Protocol):
     def remove_environment(self, environment_id: int) -> None: ...
 
     def restart(self, instance_id: str) -> None: ...
+
+    # What the reconciler compares with the database; every object here carries our labels.
+    def instances(self) -> list[Found]: ...
+
+    def networks(self) -> list[int]:
+        """The environment ids that have a network."""
+
+    def images(self) -> dict[int, list[str]]:
+        """{service id: [tag, ...]} of every app image."""
 
     def addresses(self) -> dict[str, str]:
         """{instance id: "ip:port"} of every running instance, where the proxy reaches it directly."""

@@ -24,8 +24,10 @@ from deployments import tree
 from deployments.errors import Cancelled, PlatformError
 from deployments.runtime import docker_images, subnets
 from deployments.runtime.base import (
+    AppExited,
     BuildFailed,
     BuildTimedOut,
+    Found,
     ImageInfo,
     Instance,
     InstanceSpec,
@@ -37,6 +39,15 @@ from deployments.runtime.cgroups import BuildCgroup, BuildLimits, engine_support
 log = logging.getLogger(__name__)
 
 LABEL = "org.m3o"
+
+# The classic builder answers 500 to these, yet they are about the user's Dockerfile or context.
+_USER_BUILD_ERRORS = (
+    "cannot locate specified dockerfile",
+    "dockerfile parse error",
+    "unknown instruction",
+    "cannot be empty",
+    "forbidden path outside the build context",
+)
 _NETWORK_ATTEMPTS = 32  # each failed try means another worker just got a subnet
 
 
@@ -216,10 +227,12 @@ class DockerRuntime:
 
     @staticmethod
     def _raise_status(response: requests.Response, doing: str) -> None:
+        if response.status_code >= 500 and any(m in response.text.lower() for m in _USER_BUILD_ERRORS):
+            raise BuildFailed(f"The build was refused: {_message(response)}")
         if response.status_code >= 500:
             raise PlatformError(f"The container engine failed while {doing}: {response.text[:500]}")
         if response.status_code >= 400:
-            raise BuildFailed(f"The build was refused: {response.text[:500]}")
+            raise BuildFailed(f"The build was refused: {_message(response)}")
 
     def _image_exists(self, tag: str) -> bool:
         with _engine_errors("looking up an image"):
@@ -245,9 +258,11 @@ class DockerRuntime:
     def prune_images(self, service_id: int, keep: set[str]) -> list[str]:
         removed = []
         with _engine_errors("pruning images"):
-            for image in self.client.images.list(name=image_repository(service_id)):
+            repository = image_repository(service_id)
+            for image in self.client.images.list(name=repository):
+                # Two services that built the same bytes share one image: only this one's tags go.
                 for tag in image.tags:
-                    if tag not in keep:
+                    if tag.rpartition(":")[0] == repository and tag not in keep:
                         self.remove_image(tag)
                         removed.append(tag)
         return removed
@@ -379,11 +394,26 @@ class DockerRuntime:
                 container.reload()
                 bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{spec.port}/tcp") or []
                 if not bindings:
+                    self._raise_if_exited(container, spec.port)
                     raise PlatformError("The container started without a published port.")
                 return Instance(id=container.id, host_port=int(bindings[0]["HostPort"]))
             except BaseException:
                 self.remove(container.id)
                 raise
+
+    def _raise_if_exited(self, container, port: int) -> None:
+        """An app that exits within milliseconds has no published port by the time we look:
+        that is its own failure, told with its exit code and its last words."""
+        status = container.attrs["State"]
+        if status.get("Running") and not status.get("Restarting"):
+            return
+        state = InstanceState(
+            running=False, exit_code=status.get("ExitCode"), oom_killed=status.get("OOMKilled", False)
+        )
+        output = container.logs(tail=settings.CRASH_LOG_LINES).decode("utf-8", errors="replace")
+        raise AppExited(
+            f"The app {state.describe()} before it answered HTTP on port {port}.", output.splitlines(), state
+        )
 
     def state(self, instance_id: str) -> InstanceState:
         with _engine_errors("checking the container"):
@@ -444,6 +474,38 @@ class DockerRuntime:
             if summary.get("State") == "running" and ip and ports:
                 addresses[summary["Id"]] = f"{ip}:{ports[0]}"
         return addresses
+
+    def instances(self) -> list[Found]:
+        with _engine_errors("listing the containers"):
+            summaries = self.client.api.containers(all=True, filters=_filters())
+        return [
+            Found(
+                id=summary["Id"],
+                deployment_id=_label_id(summary, "deployment"),
+                service_id=_label_id(summary, "service"),
+                environment_id=_label_id(summary, "environment"),
+                running=summary.get("State") in ("running", "restarting"),
+            )
+            for summary in summaries
+        ]
+
+    def networks(self) -> list[int]:
+        with _engine_errors("listing the networks"):
+            found = self.client.api.networks(filters=_filters())
+        ids = (_label_id(network, "environment") for network in found)
+        return sorted(i for i in ids if i is not None)
+
+    def images(self) -> dict[int, list[str]]:
+        prefix = f"{settings.PLATFORM_NAME}-app/s"
+        found: dict[int, list[str]] = {}
+        with _engine_errors("listing the images"):
+            summaries = self.client.api.images()
+        for summary in summaries:
+            for tag in summary.get("RepoTags") or ():
+                repository = tag.rpartition(":")[0]
+                if repository.startswith(prefix) and repository[len(prefix) :].isdigit():
+                    found.setdefault(int(repository[len(prefix) :]), []).append(tag)
+        return found
 
     def keep_restarting(self, instance_id: str) -> None:
         # Only once healthy: a crash loop during the health check is a failed
@@ -536,6 +598,18 @@ class _Watchdog(threading.Thread):
 
 # The name the build's Dockerfile has in the context's tar, never on disk.
 DOCKERFILE_NAME = ".m3o.Dockerfile"
+
+
+def _label_id(summary: dict, key: str) -> int | None:
+    value = (summary.get("Labels") or {}).get(f"{LABEL}.{key}", "")
+    return int(value) if value.isdigit() else None
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("message", ""))[:500]
+    except ValueError:
+        return response.text[:500]
 
 
 def _dockerignore(context: Path) -> list[str]:

@@ -1,0 +1,300 @@
+"""Nothing gets stuck: every deployment ends in a final state, and the engine converges to
+what the database says, after crashes, engine errors and hands in the engine.
+
+Real worker, Docker engine, Redis and proxy throughout.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from deployments import actions, controls, reconcile
+from deployments.models import Deployment, Service
+from environments.actions import get_or_create_environment
+from ingress.names import service_url
+from tests.conftest import ROOT, database_url, log_text, wait_for
+from tests.proxy import free_port
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.docker]
+State = Deployment.State
+
+
+def engine():
+    return docker.from_env()
+
+
+def ours() -> dict[str, int]:
+    """Everything of this platform on the engine and on disk, counted by label and name."""
+    label = {"label": f"org.m3o.platform={settings.PLATFORM_NAME}"}
+    prefix = f"{settings.PLATFORM_NAME}-app/"
+    workspace = Path(settings.WORKSPACE_DIR)
+    return {
+        "containers": len(engine().containers.list(all=True, filters=label)),
+        "networks": len(engine().networks.list(filters=label)),
+        "images": sum(tag.startswith(prefix) for image in engine().images.list() for tag in image.tags),
+        "checkouts": len(list(workspace.glob("d*-*"))) if workspace.is_dir() else 0,
+    }
+
+
+def own_image(repo):
+    """A commit no other run builds, so no other installation on the engine has an image
+    with the same id (and removes it by id while it cleans up its own)."""
+    repo.commit("a build of its own", {"nonce.txt": uuid.uuid4().hex})
+    return repo
+
+
+def unsettled() -> list[tuple[int, str]]:
+    return list(
+        Deployment.objects.exclude(state__in=(*Deployment.FINAL_STATES, State.RUNNING)).values_list(
+            "pk", "state"
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def stranded_worker(worker_factory):
+    """A worker whose engine is away, with a budget of retries above Celery's own default of 3."""
+    return worker_factory("stranded", DOCKER_HOST="unix:///nonexistent/docker.sock", DEPLOY_MAX_RETRIES="4")
+
+
+def test_an_app_that_exits_at_once_fails_as_its_own_error_every_time(worker, alice, make_repo):
+    repo = make_repo("exit-at-once")
+    service = None
+    for _ in range(10):
+        if service is None:
+            deployment = actions.deploy_repository(alice, name="quitter", repository_url=repo.url)
+            service = deployment.service
+        else:
+            deployment = actions.request_deploy(service, alice)
+        deployment = wait_for(deployment)
+        assert deployment.state == State.FAILED, log_text(deployment)
+        assert "exited with code 3 before it answered HTTP" in deployment.failure_reason
+        assert deployment.attempts == 0
+        text = log_text(deployment)
+        assert "bye from exit-at-once" in text
+        assert "retrying" not in text
+    assert engine().containers.list(all=True, filters={"label": f"org.m3o.service={service.pk}"}) == []
+
+
+def test_a_platform_error_past_its_budget_fails_and_deploy_wait_says_so(
+    stranded_worker, transactional_db, admin_user, make_repo
+):
+    repo = make_repo("static-site")
+    env = {**os.environ, "DATABASE_URL": database_url(), "DEPLOY_QUEUE": stranded_worker.queue}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "deploy", repo.url, "--name", "site", "--wait"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "could not run this deployment after 5 attempts" in result.stderr
+    deployment = Deployment.objects.get()
+    assert (deployment.state, deployment.attempts) == (State.FAILED, 4)
+    assert log_text(deployment).count("retrying in") == 4
+
+
+def test_a_killed_worker_leaves_every_deployment_final_and_nothing_unowned(
+    worker_factory, transactional_db, settings, engine_clean_up, alice, make_repo
+):
+    before = ours()
+    doomed = worker_factory("doomed-mid-build")
+    settings.DEPLOY_QUEUE = doomed.queue
+    repo = make_repo("slow-build")
+    deployment = actions.deploy_repository(alice, name="web", repository_url=repo.url)
+    eventually(
+        lambda: "a long step begins" in log_text(deployment),
+        timeout=120,
+        message=lambda: log_text(deployment),
+    )
+    doomed.kill()
+    assert ours()["checkouts"] == before["checkouts"] + 1  # the killed worker's, left behind
+    eventually(lambda: actions.reap_stale_deployments(stale_after=2) == [deployment.pk], timeout=30)
+    # A new worker's first pass removes what the killed one left.
+    successor = worker_factory("successor", RECONCILE_AT_START="1")
+    try:
+        eventually(lambda: ours() == before, timeout=60, message=lambda: f"{ours()} != {before}")
+        assert "removed the checkout" in successor.log_path.read_text()
+    finally:
+        successor.stop()
+    assert unsettled() == []
+    deployment.refresh_from_db()
+    assert deployment.state == State.FAILED
+
+
+def test_after_every_container_is_removed_by_hand_each_service_comes_back_at_its_address(
+    worker, alice, make_repo, localhost_names
+):
+    repo = own_image(make_repo("static-site"))
+    web = wait_for(actions.deploy_repository(alice, name="web", repository_url=repo.url))
+    api = wait_for(
+        actions.deploy_repository(alice, name="api", repository_url=repo.url, environment="staging")
+    )
+    addresses = [service_url(web.service), service_url(api.service)]
+    for url in addresses:
+        assert "hello from static-site" in requests.get(url, timeout=5).text
+    label = {"label": f"org.m3o.platform={settings.PLATFORM_NAME}"}
+    for container in engine().containers.list(all=True, filters=label):
+        container.remove(force=True)
+    assert requests.get(addresses[0], timeout=10).status_code == 502
+
+    changes = reconcile.reconcile()
+    assert {change for change in changes if change.startswith("started")} == {
+        f"started deployment {api.pk} of api again",
+        f"started deployment {web.pk} of web again",
+    }
+    for url in addresses:
+        answer = eventually(lambda url=url: requests.get(url, timeout=5), timeout=30)
+        assert "hello from static-site" in answer.text
+    for deployment in (web, api):
+        deployment.refresh_from_db()
+        assert deployment.state == State.RUNNING
+        container = engine().containers.get(deployment.instance_id)
+        assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    # The next pass has nothing to start or remove (it may find other tests' leftovers).
+    assert not [change for change in reconcile.reconcile() if "deployment" in change]
+
+
+def test_an_engine_error_during_stop_and_delete_is_repaired_by_the_next_pass(
+    worker, stranded_worker, alice, make_repo, settings
+):
+    repo = own_image(make_repo("static-site"))
+    kept = wait_for(actions.deploy_repository(alice, name="kept", repository_url=repo.url))
+    stopped = wait_for(actions.deploy_repository(alice, name="stopped", repository_url=repo.url))
+    deleted = wait_for(actions.deploy_repository(alice, name="deleted", repository_url=repo.url))
+    settings.DEPLOY_QUEUE = stranded_worker.queue  # the engine work of the controls meets an error
+    controls.stop(stopped.service, alice)
+    controls.delete_service(deleted.service, alice)
+    failed = re.compile(r"deployments\.tasks\.converge\[\S+\] raised unexpected: PlatformError")
+    eventually(
+        lambda: len(failed.findall(stranded_worker.log_path.read_text())) == 2,
+        timeout=30,
+        message=lambda: stranded_worker.log_path.read_text()[-3000:],
+    )
+    # The database says stopped and deleted; the engine still has both instances.
+    assert engine().containers.get(stopped.instance_id).status == "running"
+    assert engine().containers.get(deleted.instance_id).status == "running"
+
+    changes = reconcile.reconcile()
+    assert f"removed instance {stopped.instance_id[:12]} of deployment {stopped.pk}" in changes
+    assert f"removed instance {deleted.instance_id[:12]} of deployment {deleted.pk}" in changes
+    for gone in (stopped, deleted):
+        assert engine().containers.list(all=True, filters={"id": gone.instance_id}) == []
+    assert engine().images.list(name=f"{settings.PLATFORM_NAME}-app/s{deleted.service_id}") == []
+    stopped.refresh_from_db()
+    assert (stopped.state, stopped.retired_at is not None) == (State.STOPPED, True)
+    assert engine().containers.get(kept.instance_id).status == "running"
+    assert "hello from static-site" in requests.get(kept.url, timeout=5).text
+    assert not [change for change in reconcile.reconcile() if "deployment" in change]
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis of this test's own, to restart at will without touching anyone else's."""
+    port = free_port()
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        eventually(lambda: _answers(port), timeout=20, interval=0.05)
+        return process
+
+    server = {"process": start()}
+
+    def restart() -> None:
+        server["process"].send_signal(signal.SIGKILL)
+        server["process"].wait()
+        server["process"] = start()
+
+    yield f"redis://127.0.0.1:{port}/0", restart
+    server["process"].kill()
+    server["process"].wait()
+
+
+def _answers(port: int) -> bool:
+    import redis
+
+    try:
+        return redis.Redis(port=port, socket_timeout=1).ping()
+    except redis.RedisError:
+        return False
+
+
+def test_a_deployment_in_flight_survives_a_redis_restart(
+    worker_factory, transactional_db, engine_clean_up, admin_user, make_repo, own_redis
+):
+    """Redis goes away and comes back empty while a build runs: the build goes on, its log
+    is kept, it goes live, and `manage.py deploy --wait` (following through Redis) returns."""
+    url, restart = own_redis
+    broker = {"REDIS_URL": url, "CELERY_BROKER_URL": url}
+    steady = worker_factory("steady", **broker)
+    try:
+        repo = own_image(make_repo("slow-static"))
+        env = {**os.environ, **broker, "DATABASE_URL": database_url(), "DEPLOY_QUEUE": steady.queue}
+        waiting = subprocess.Popen(
+            [sys.executable, "manage.py", "deploy", repo.url, "--name", "web", "--wait"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        eventually(lambda: Deployment.objects.filter(state=State.BUILDING).exists(), timeout=120)
+        restart()
+        out, err = waiting.communicate(timeout=240)
+    finally:
+        steady.stop()  # before its Redis goes for good
+    assert waiting.returncode == 0, out + err
+    deployment = Deployment.objects.get()
+    assert deployment.state == State.RUNNING
+    assert "the slow step begins" in log_text(deployment)
+    assert "hello from slow-static" in requests.get(deployment.url, timeout=5).text
+    assert unsettled() == []
+
+
+def test_the_heartbeat_outlives_a_lost_database_connection(transactional_db, alice, settings):
+    """Postgres drops the heartbeat's connection (a restart, a failover): the next beat
+    reconnects, so the reaper never takes a live build for a dead one."""
+    from django.db import connection
+
+    from deployments.pipeline import Heartbeat
+
+    assert connection.vendor == "postgresql", "the suite runs on Postgres (scripts/run-tests.sh)"
+    settings.HEARTBEAT_INTERVAL = 1
+    environment = get_or_create_environment(alice)
+    service = Service.objects.create(
+        environment=environment, name="web", repository_url="https://example.com/a"
+    )
+    deployment = Deployment.objects.create(service=service, branch="main", state=State.BUILDING)
+    heartbeat = Heartbeat(deployment.pk)
+    heartbeat.start()
+    try:
+
+        def beat_after(moment):
+            deployment.refresh_from_db()
+            return deployment.heartbeat_at is not None and (
+                moment is None or deployment.heartbeat_at > moment
+            )
+
+        eventually(lambda: beat_after(None), timeout=20)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query LIKE '%%heartbeat_at%%'"
+            )
+            assert cursor.fetchone()[0] >= 1
+        cut = timezone.now()
+        eventually(lambda: beat_after(cut), timeout=20, message="no beat after the connection was lost")
+        assert heartbeat.is_alive()
+        assert not heartbeat.cancelled.is_set()
+    finally:
+        heartbeat.stop()
