@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from api import tokens, uploads
-from deployments import actions
+from deployments import actions, controls
 from deployments.models import Deployment, Service
 from environments.actions import create_environment, get_or_create_environment
 from tests.conftest import log_text, wait_for
@@ -150,4 +150,17 @@ def test_a_copied_environment_deploys_the_upload_from_a_folder_of_its_own(alices
         requests.get(f"http://127.0.0.1:{deployment.host_port}/", timeout=5).text
         == "<h1>Alice's own site</h1>"
     )
+    assert_alice_untouched(alices_upload)
+
+
+def test_a_promoted_upload_redeploys_from_a_folder_of_its_own(alices_upload, alice):
+    service, folder, _ = alices_upload
+    service.refresh_from_db()
+    staging = get_or_create_environment(alice, "staging")
+    promoted = wait_for(controls.promote(service.live_deployment, staging, alice))
+    assert promoted.state == "running", log_text(promoted)
+    own = str(uploads.repository_path(staging.pk, "site"))
+    assert promoted.service.repository_url == own != str(folder)
+    rebuilt = wait_for(actions.request_deploy(promoted.service, alice))
+    assert rebuilt.state == "running", log_text(rebuilt)
     assert_alice_untouched(alices_upload)
