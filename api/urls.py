@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import errors, token_views
+from api import device_views, errors, token_views
 from api import views_deployments as d
 from api import views_environments as e
 from api import views_services as s
@@ -15,6 +15,8 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("tokens/", token_views.tokens, name="api-tokens"),
     path("tokens/<int:token_id>/revoke/", token_views.revoke, name="api-token-revoke"),
+    path("device/", device_views.start, name="api-device"),
+    path("device/token/", device_views.token, name="api-device-token"),
     path("whoami/", d.Whoami.as_view(), name="api-whoami"),
     path("environments/", e.EnvironmentList.as_view(), name="api-environments"),
     path(_ENVIRONMENT, e.EnvironmentDetail.as_view(), name="api-environment"),

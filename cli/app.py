@@ -1,29 +1,34 @@
 """The `m3o` group, logging in, and what is running: services, status, deployments."""
 
+from __future__ import annotations
+
 import click
 
-from cli import config, output
-from cli.client import Api
+from cli import config, device, output
+from cli.client import VERSION, Api, CliError
 from cli.context import Context, env_option, json_option, pass_context
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @json_option
-@click.version_option("0.1.0", prog_name="m3o")
+@click.version_option(VERSION, prog_name="m3o")
 def cli() -> None:
     """Deploy and run services on M3O from a terminal."""
 
 
 @cli.command()
 @click.option("--url", help=f"The M3O server (default: the last one, or {config.DEFAULT_URL}).")
-@click.option("--token", help="A personal access token from the dashboard's Tokens page.")
+@click.option(
+    "--token", help="A personal access token (for scripts and CI); without it, sign in in a browser."
+)
+@click.option("--no-browser", is_flag=True, help="Print the sign-in link instead of opening a browser.")
 @json_option
 @pass_context
-def login(ctx: Context, url: str | None, token: str | None) -> None:
-    """Log in with a personal access token (asked for when not given)."""
+def login(ctx: Context, url: str | None, token: str | None, no_browser: bool) -> None:
+    """Log in: approve this computer in the browser, or give a token."""
     url = (url or ctx.settings.url).rstrip("/")
     if not token:
-        token = click.prompt(f"Token (from {url}/api/tokens/)", hide_input=True).strip()
+        token = device.browser_login(url, open_browser=not no_browser)
     me = Api(config.Settings(url=url, token=token, environment="")).get("whoami/")
     where = config.update(url=url, token=token)
     if ctx.json:
@@ -33,10 +38,15 @@ def login(ctx: Context, url: str | None, token: str | None) -> None:
 
 
 @cli.command()
-def logout() -> None:
+@json_option
+@pass_context
+def logout(ctx: Context) -> None:
     """Forget the token."""
-    config.update(token=None)
-    click.echo("Logged out.")
+    where = config.update(token=None)
+    if ctx.json:
+        output.as_json({"logged_out": True, "config": str(where)})
+    else:
+        click.echo("Logged out.")
 
 
 @cli.command()
@@ -68,11 +78,13 @@ def _services_table(services: list[dict]) -> None:
 
 
 @cli.command()
+@click.option("--env", "-e", "environment", help="Only this environment's services (default: every one).")
 @json_option
 @pass_context
-def services(ctx: Context) -> None:
-    """Every service you can see, in every environment."""
-    found = ctx.api.all("services/")
+def services(ctx: Context, environment: str | None) -> None:
+    """Every service you can see, or those of one environment."""
+    scope = {"environment": ctx.environment(environment)["id"]} if environment else {}
+    found = ctx.api.all("services/", **scope)
     output.as_json(found) if ctx.json else _services_table(found)
 
 
@@ -129,3 +141,31 @@ def deployments(ctx: Context, service: str, environment: str | None) -> None:
     found = ctx.service(service, environment)
     rows = ctx.api.get(f"services/{found['id']}/deployments/", page_size=50)["results"]
     output.as_json(rows) if ctx.json else _deployments_table(rows)
+
+
+@cli.command("open")
+@click.argument("service")
+@env_option
+@click.option("--print", "print_only", is_flag=True, help="Print the address instead of opening a browser.")
+@json_option
+@pass_context
+def open_service(ctx: Context, service: str, environment: str | None, print_only: bool) -> None:
+    """Open a service's address in the browser."""
+    found = ctx.service(service, environment)
+    if not found["url"]:
+        state = found["state"] or "not deployed"
+        raise CliError(f"{found['name']} in {found['environment_name']} has no address: it is {state}.")
+    if ctx.json:
+        output.as_json({"service": found["name"], "url": found["url"]})
+    elif print_only or click.launch(found["url"]) != 0:
+        click.echo(found["url"])
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print shell completion: eval "$(m3o completion bash)" in ~/.bashrc (or zsh, fish)."""
+    from click.shell_completion import get_completion_class
+
+    script = get_completion_class(shell)(cli, {}, "m3o", "_M3O_COMPLETE").source()
+    click.echo(script)

@@ -1,5 +1,7 @@
 """The API over HTTP: every failure becomes one plain line, never a traceback."""
 
+from __future__ import annotations
+
 import json
 from collections.abc import Iterator
 

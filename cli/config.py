@@ -5,6 +5,8 @@ M3O_URL, M3O_TOKEN and M3O_ENV in the environment win over the file, so a
 script or CI job needs no file at all.
 """
 
+from __future__ import annotations
+
 import json
 import os
 from dataclasses import dataclass

@@ -1,5 +1,7 @@
 """What every command shares: settings, the API client, --json, and finding things by name."""
 
+from __future__ import annotations
+
 import re
 from dataclasses import dataclass, field
 
@@ -29,15 +31,29 @@ class Context:
         name = name or self.settings.environment
         found = self.api.get("environments/", name=name)["results"]
         if not found:
-            raise CliError(f"There is no environment called {name}; create it with `m3o env create {name}`.")
+            names = sorted({e["name"] for e in self.api.all("environments/")})
+            raise CliError(
+                f"There is no environment called {name}; {_existing('environments', names)}"
+                f" Create it with `m3o env create {name}`."
+            )
         return next((e for e in found if e["role"] == "owner"), found[0])
 
     def service(self, name: str, environment: str | None = None) -> dict:
         env = self.environment(environment)
         found = self.api.get("services/", environment=env["id"], name=name)["results"]
         if not found:
-            raise CliError(f"There is no service called {name} in {env['name']}.")
+            names = sorted(s["name"] for s in self.api.all("services/", environment=env["id"]))
+            raise CliError(
+                f"There is no service called {name} in {env['name']}; {_existing('services', names)}"
+            )
         return found[0]
+
+
+def _existing(kind: str, names: list[str]) -> str:
+    if not names:
+        return f"there are no {kind} yet."
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return f"the {kind} are: {shown}."
 
 
 pass_context = click.make_pass_decorator(Context, ensure=True)
@@ -52,7 +68,12 @@ json_option = click.option(
     "--json", "json_output", is_flag=True, expose_value=False, callback=_set_json, is_eager=True,
     help="Print JSON for scripts instead of tables.",
 )  # fmt: skip
-env_option = click.option("--env", "-e", "environment", help="The environment (default: the one in use).")
+env_option = click.option(
+    "--env",
+    "-e",
+    "environment",
+    help="The environment (default: M3O_ENV, else the one chosen by `m3o env use`).",
+)
 
 
 def slug(text: str) -> str:

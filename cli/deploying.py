@@ -1,5 +1,7 @@
 """Deploying and running: run, logs, rollback, cancel, stop, start, restart, delete."""
 
+from __future__ import annotations
+
 import json
 import re
 import sys

@@ -1,5 +1,7 @@
 """`m3o env ...` and `m3o vars ...`."""
 
+from __future__ import annotations
+
 import sys
 
 import click
@@ -56,17 +58,19 @@ def env_create(ctx: Context, name, copy_from, kind, ttl) -> None:
 
 @env.command("use")
 @click.argument("name")
+@json_option
 @pass_context
 def env_use(ctx: Context, name) -> None:
     """Make NAME the environment later commands work in."""
-    ctx.environment(name)
+    found = ctx.environment(name)
     config.update(environment=name)
-    click.echo(f"Now using {name}.")
+    output.as_json(found) if ctx.json else click.echo(f"Now using {name}.")
 
 
 @env.command("delete")
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
 @pass_context
 def env_delete(ctx: Context, name, yes) -> None:
     """Stop every service of NAME and delete it; its history stays."""
@@ -74,7 +78,7 @@ def env_delete(ctx: Context, name, yes) -> None:
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete {name} and stop all its services?", abort=True)
     ctx.api.delete(f"environments/{found['id']}/")
-    click.echo(f"Environment {name} deleted.")
+    output.as_json({"deleted": found}) if ctx.json else click.echo(f"Environment {name} deleted.")
 
 
 @cli.group()
@@ -132,9 +136,11 @@ def vars_set(ctx: Context, assignments, secret, service, environment) -> None:
 @click.argument("keys", nargs=-1, required=True)
 @_service_option
 @env_option
+@json_option
 @pass_context
 def vars_unset(ctx: Context, keys, service, environment) -> None:
+    """Remove KEYs. Redeploy to take them from a running app."""
     target = _target(ctx, service, environment)
     for key in keys:
         ctx.api.delete(f"{target}{key}/")
-    click.echo(f"Removed {', '.join(keys)}.")
+    output.as_json({"removed": list(keys)}) if ctx.json else click.echo(f"Removed {', '.join(keys)}.")

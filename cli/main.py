@@ -1,5 +1,7 @@
 """The `m3o` command: `m3o --help` lists what it does."""
 
+from __future__ import annotations
+
 import sys
 
 import click

@@ -1,5 +1,7 @@
 """Output for people (tables, colours on a terminal) or for scripts (--json)."""
 
+from __future__ import annotations
+
 import json
 
 import click
@@ -38,11 +40,9 @@ def table(rows: list[dict], columns: list[tuple[str, str]], empty: str = "Nothin
         max(len(click.unstyle(heading)), *(len(click.unstyle(line[i])) for line in cells))
         for i, (heading, _) in enumerate(columns)
     ]
-    click.echo(
-        "  ".join(click.style(h.ljust(w), bold=True) for (h, _), w in zip(columns, widths, strict=True))
-    )
+    click.echo("  ".join(click.style(h.ljust(w), bold=True) for (h, _), w in zip(columns, widths)))
     for line in cells:
-        padded = [cell + " " * (w - len(click.unstyle(cell))) for cell, w in zip(line, widths, strict=True)]
+        padded = [cell + " " * (w - len(click.unstyle(cell))) for cell, w in zip(line, widths)]
         click.echo("  ".join(padded).rstrip())
 
 

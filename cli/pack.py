@@ -5,6 +5,8 @@ ones that are not ignored). Elsewhere a small walker reads the .gitignore files
 with fnmatch: names, `dir/`, `/anchored`, `*` and `!negation`.
 """
 
+from __future__ import annotations
+
 import fnmatch
 import io
 import os

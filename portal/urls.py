@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api import cli_views, device_views
 from deployments import webhook_views
 
 urlpatterns = [
@@ -12,6 +13,9 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("environments/", include("environments.urls")),
     path("api/", include("api.urls")),
+    path("device/", device_views.page, name="device"),
+    path("cli/", cli_views.install, name="cli"),
+    path("cli/<str:filename>", cli_views.download, name="cli-download"),
     path("", include("ingress.urls")),
     path("", include("deployments.urls")),
 ]
