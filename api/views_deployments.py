@@ -104,7 +104,7 @@ class DeploymentLogFollow(generics.GenericAPIView):
         deployment = deployment_for(request, deployment_id)
         after = _int_param(request, "after", 0, 0, 2**31)
         return streams.response(
-            streams.build_log(deployment.pk, after, lambda d: DeploymentSerializer(d).data)
+            request, streams.build_log(deployment.pk, after, lambda d: DeploymentSerializer(d).data)
         )
 
 

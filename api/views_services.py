@@ -22,10 +22,9 @@ from api.serializers import (
     VariableSerializer,
 )
 from api.views_environments import VariablesOf
-from deployments import actions, controls, tree, variables
+from deployments import actions, controls, runtime_logs, tree, variables
 from deployments.access import services_for
 from deployments.models import Deployment
-from deployments.runtime import get_runtime
 from environments.access import ADMIN, DEPLOY, VIEW, environments_for
 from environments.actions import get_or_create_environment
 from environments.models import Environment, slug_validator
@@ -251,8 +250,8 @@ class ServiceLogs(generics.GenericAPIView):
         live = service.live_deployment
         if live is None or live.state != State.RUNNING or not live.instance_id:
             return Response({"running": False, "deployment": None, "lines": []})
-        pairs = get_runtime().logs(live.instance_id, tail=tail, since=since)
-        lines = [{"time": stamp, "text": text} for stamp, text in pairs if grep.lower() in text.lower()]
+        found = runtime_logs.recent(live.pk, tail=tail, since=since, grep=grep)
+        lines = [{"time": line.time, "text": line.text} for line in found]
         return Response({"running": True, "deployment": live.pk, "lines": lines})
 
 
@@ -267,4 +266,4 @@ class ServiceLogsFollow(generics.GenericAPIView):
         """Runtime log lines as they are printed, one JSON object per line, until the client leaves."""
         service = service_for(request, service_id)
         tail, since, grep = _log_params(request)
-        return streams.response(streams.runtime_log(service.pk, since, grep, tail))
+        return streams.response(request, streams.runtime_log(service.pk, since, grep, tail))

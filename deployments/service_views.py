@@ -8,10 +8,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from deployments import actions, controls, queue, variable_views, variables
+from deployments import runtime_logs as runtime_log_store
 from deployments.access import services_for
 from deployments.errors import PlatformError
 from deployments.forms import PromoteForm, VariableForm
-from deployments.runtime import get_runtime
 from environments.access import ADMIN, DEPLOY, can, environments_for, role_of
 
 
@@ -122,7 +122,7 @@ def promote(request, service_id: int):
 
 @login_required
 def runtime_logs(request, service_id: int):
-    """The running instance's own output: the last lines, or those since a time, filtered."""
+    """The running instance's own output: the last lines, those since a time or after a cursor, filtered."""
     service = get_object_or_404(services_for(request.user), pk=service_id)
     live = service.live_deployment
     if live is None or live.state != "running" or not live.instance_id:
@@ -132,13 +132,13 @@ def runtime_logs(request, service_id: int):
         since = float(request.GET["since"]) if request.GET.get("since") else None
     except ValueError:
         return JsonResponse({"error": "tail and since must be numbers"}, status=400)
-    text = request.GET.get("q", "")
-    try:
-        pairs = get_runtime().logs(live.instance_id, tail=tail, since=since)
-    except PlatformError:
-        return JsonResponse({"error": "The container engine did not answer; retrying."}, status=503)
-    lines = [{"time": stamp, "text": line} for stamp, line in pairs if text.lower() in line.lower()]
-    return JsonResponse({"running": True, "deployment": live.pk, "lines": lines})
+    after = request.GET.get("after", "")
+    if after and not runtime_log_store.valid_cursor(after):
+        return JsonResponse({"error": "after must be a cursor from an earlier answer"}, status=400)
+    found = runtime_log_store.recent(
+        live.pk, tail=tail, since=since, grep=request.GET.get("q", ""), after=after
+    )
+    return JsonResponse({"running": True, "deployment": live.pk, "lines": [line.as_dict() for line in found]})
 
 
 @login_required

@@ -19,3 +19,11 @@ def _reconcile_at_start(sender, **kwargs) -> None:
         from deployments.tasks import reconcile_all
 
         reconcile_all.apply_async(queue=settings.DEPLOY_QUEUE)
+
+
+@worker_ready.connect
+def _collect_runtime_logs(sender, **kwargs) -> None:
+    """Instances' output goes to Redis from here; the web process reads it there."""
+    from deployments import log_collector
+
+    log_collector.start()

@@ -255,6 +255,11 @@ DEPLOY_RETRY_DELAY = envint("DEPLOY_RETRY_DELAY", 10, minimum=1)
 IMAGES_KEPT_PER_SERVICE = envint("IMAGES_KEPT_PER_SERVICE", 5, minimum=1)
 LOG_MAX_LINES = envint("LOG_MAX_LINES", 10000, minimum=10)
 LOG_MAX_LINE_CHARS = envint("LOG_MAX_LINE_CHARS", 2000, minimum=80)
+# Runtime logs: each instance's output, copied by a worker into a Redis stream
+# per deployment (deployments/log_collector.py), which the web process reads.
+RUNTIME_LOG_MAX_LINES = envint("RUNTIME_LOG_MAX_LINES", 10000, minimum=100)
+RUNTIME_LOG_KEEP_SECONDS = envint("RUNTIME_LOG_KEEP_SECONDS", 7 * 86400, minimum=60)
+COLLECT_RUNTIME_LOGS = envbool("COLLECT_RUNTIME_LOGS", True)
 CRASH_LOG_LINES = envint("CRASH_LOG_LINES", 40, minimum=1)
 
 # Defaults for every instance until billing hands out per-plan limits.

@@ -1,7 +1,7 @@
 """What the pipeline needs from a container runtime, and the errors it speaks."""
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -161,3 +161,11 @@ class Runtime(Protocol):
 
     def logs(self, instance_id: str, *, tail: int, since: float | None = None) -> list[tuple[str, str]]:
         """(timestamp, line) pairs of the instance's own output, oldest first."""
+
+    def follow_logs(self, instance_id: str, *, since: float | None, tail: int) -> Iterator[tuple[str, str]]:
+        """The same, as they are printed, until the instance stops (the log collector's source)."""
+
+    def running_instances(self) -> dict[str, int]:
+        """{instance id: deployment id} of every running instance."""
+
+    def engine_id(self) -> str: ...

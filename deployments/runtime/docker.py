@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -451,6 +452,49 @@ class DockerRuntime:
             stamp, _, text = line.partition(" ")
             pairs.append((stamp, text))
         return pairs
+
+    def follow_logs(self, instance_id: str, *, since: float | None, tail: int) -> Iterator[tuple[str, str]]:
+        """(timestamp, line) pairs of the instance's output, from `since` (or its last `tail`
+        lines) on, as it prints them, until it stops or the engine hangs up."""
+        options = {"since": since} if since is not None else {"tail": tail}
+        with _engine_errors("following the container's output"):
+            try:
+                chunks = self.client.api.logs(
+                    instance_id, stream=True, follow=True, timestamps=True, **options
+                )
+            except NotFound:
+                return
+            except APIError as exc:
+                if exc.status_code == 409:  # being removed: it has nothing more to say
+                    return
+                raise
+        pending = b""
+        try:
+            for chunk in chunks:
+                *whole, pending = (pending + chunk).split(b"\n")
+                for raw in whole:
+                    stamp, _, text = raw.decode("utf-8", errors="replace").partition(" ")
+                    yield stamp, text
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise PlatformError(f"The container engine hung up on a log stream: {exc}") from exc
+
+    def running_instances(self) -> dict[str, int]:
+        """{container id: deployment id} of this installation's running instances."""
+        with _engine_errors("listing the running containers"):
+            summaries = self.client.api.containers(
+                filters={"label": f"{LABEL}.platform={settings.PLATFORM_NAME}", "status": "running"}
+            )
+        found = {}
+        for summary in summaries:
+            deployment = (summary.get("Labels") or {}).get(f"{LABEL}.deployment", "")
+            if deployment.isdigit():
+                found[summary["Id"]] = int(deployment)
+        return found
+
+    def engine_id(self) -> str:
+        """The engine's own id: one log collector per engine, whatever machine the workers are on."""
+        with _engine_errors("asking the engine who it is"):
+            return self.client.info()["ID"]
 
     def restart(self, instance_id: str) -> None:
         with _engine_errors("restarting the container"):

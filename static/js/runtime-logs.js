@@ -8,7 +8,7 @@
   const status = document.getElementById("runtime-status");
   const filter = document.getElementById("log-filter");
   const follow = document.getElementById("log-follow");
-  let since = null;
+  let after = null;
   let timer = null;
 
   function show(lines) {
@@ -19,16 +19,16 @@
       log.appendChild(span);
     }
     if (lines.length) {
-      // Docker's "since" is inclusive to the second; ask from just past the last line.
-      since = Date.parse(lines[lines.length - 1].time) / 1000 + 0.000001;
+      // Each line carries its place in the stored log: ask for what comes after it.
+      after = lines[lines.length - 1].id;
       log.scrollTop = log.scrollHeight;
     }
   }
 
   async function load(fresh) {
     const params = new URLSearchParams({ q: filter.value });
-    if (fresh || since === null) params.set("tail", "200");
-    else params.set("since", String(since));
+    if (fresh || after === null) params.set("tail", "200");
+    else params.set("after", after);
     try {
       const response = await fetch(url + "?" + params, { headers: { Accept: "application/json" } });
       const data = await response.json();
@@ -46,7 +46,7 @@
     if (follow.checked) timer = window.setTimeout(async () => { await load(false); schedule(); }, 1000);
   }
 
-  filter.addEventListener("input", async () => { since = null; await load(true); schedule(); });
+  filter.addEventListener("input", async () => { after = null; await load(true); schedule(); });
   follow.addEventListener("change", schedule);
   load(true).then(schedule);
 })();
