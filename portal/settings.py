@@ -291,7 +291,7 @@ BUILD_MEMORY_MB = envint("BUILD_MEMORY_MB", 2048, minimum=64)
 # against the apps' 1024, so running apps win the CPU when both want it.
 BUILD_CONFINED = envbool("BUILD_CONFINED", True)
 BUILD_PIDS = envint("BUILD_PIDS", 1024, minimum=16)
-BUILD_CPUS = envfloat("BUILD_CPUS", 1.0, minimum=0.0)
+BUILD_CPUS = envfloat("BUILD_CPUS", 0.0, minimum=0.0)  # 0: no cap, the weight alone
 BUILD_CPU_SHARES = envint("BUILD_CPU_SHARES", 512, minimum=2)
 
 # Base images of generated Dockerfiles. The defaults are the images that

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Docker engine's configuration the platform needs, as root; safe to run any number of times.
 #
-# - scripts/m3o-runc.py, installed as the engine's default runtime: build steps
+# - scripts/m3o-runc (with m3o-runc-confine.py), installed as the engine's default runtime: build steps
 #   (containers below the /m3o-builds cgroup) lose NET_RAW and get no-new-privileges.
 # - The cgroupfs driver: each build's own cgroup is the engine's cgroup parent as is
 #   (deployments/runtime/cgroups.py).
@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-WRAPPER=${M3O_RUNC_PATH:-/usr/local/libexec/m3o/m3o-runc}
+LIBEXEC=${M3O_LIBEXEC:-/usr/local/libexec/m3o}
+WRAPPER=$LIBEXEC/m3o-runc
 CONFIG=${DOCKER_DAEMON_CONFIG:-/etc/docker/daemon.json}
 
 if [ "$(id -u)" != 0 ]; then
@@ -25,20 +26,24 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-# The engine runs the wrapper as root: a root-owned copy, with the system's Python
-# (not a virtualenv or a version manager's shim, which depend on who runs them).
+# The engine runs the wrapper as root: root-owned copies, the confiner with the
+# system's Python (not a virtualenv or a version manager's shim, which depend on
+# who runs them). Each is replaced in one rename: the engine may be running it.
 python=/usr/bin/python3
 [ -x "$python" ] || python=$(command -v python3)
 python=$(readlink -f "$python")
 staged=$(mktemp)
 trap 'rm -f "$staged"' EXIT
-{ echo "#!$python -IS"; tail -n +2 scripts/m3o-runc.py; } >"$staged"
-if ! cmp -s "$staged" "$WRAPPER"; then
-  install -d -m 0755 "$(dirname "$WRAPPER")"
-  # Replaced in one rename: the engine may be running the old one right now.
-  install -m 0755 "$staged" "$WRAPPER.new"
-  mv -f "$WRAPPER.new" "$WRAPPER"
-fi
+install -d -m 0755 "$LIBEXEC"
+put() {  # put SOURCE-TEXT-FILE TARGET
+  if ! cmp -s "$1" "$2"; then
+    install -m 0755 "$1" "$2.new"
+    mv -f "$2.new" "$2"
+  fi
+}
+{ echo "#!$python -IS"; tail -n +2 scripts/m3o-runc-confine.py; } >"$staged"
+put "$staged" "$LIBEXEC/m3o-runc-confine"
+put scripts/m3o-runc "$WRAPPER"
 
 changed=$("$python" - "$CONFIG" "$WRAPPER" <<'EOF'
 import json, os, sys
