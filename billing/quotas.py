@@ -91,6 +91,45 @@ def check_deploy(service, deployment, tree: Path, log: Callable[[str], None]) ->
         log(f"==> Open-source free tier: {word} ({verdict.reason}); no plan is sold here, so no limits")
         return limits_for(service)
     log(f"==> Open-source free tier: {word} ({verdict.reason}); plan {plan.name}")
-    for refusal in usage.refusals(plan, service, deployment, verdict):
-        raise QuotaExceeded(f"{refusal} Upgrade at {upgrade_url()}")
+    _refuse(usage.refusals(plan, service, deployment, verdict))
     return limits_for(service)
+
+
+def check_rerun(service, earlier) -> None:
+    """Start, rollback and promote ask what a build asks, of an image already built.
+
+    `service` is where the image is to run (for a promote, the service in the
+    target environment, under that environment's owner's plan); `earlier` the
+    deployment that built it. Nothing is built, so build minutes and concurrent
+    builds do not count; the open-source rule holds against the verdict recorded
+    on the image's repository at its last check, which a promote carries along.
+    Refuses with the message a build would get.
+    """
+    verdict = _recorded_verdict(earlier.service)
+    if service.pk != earlier.service_id:
+        LicenseCheck.objects.update_or_create(
+            service=service,
+            defaults={
+                "deployment_id": earlier.pk,
+                "qualifies": verdict.qualifies,
+                "reason": verdict.reason,
+                "spdx_id": verdict.spdx_id,
+                "private": verdict.private,
+            },
+        )
+    if enforced():
+        _refuse(usage.refusals(plan_for(service), service, None, verdict, building=False))
+
+
+def _recorded_verdict(service) -> opensource.Verdict:
+    check = LicenseCheck.objects.filter(service=service).first()
+    if service.is_private or (check is not None and check.private):
+        return opensource.Verdict(False, "repository is private", private=True)
+    if check is None:  # built before verdicts were kept: there is none to hold
+        return opensource.Verdict(False, "its license was never checked")
+    return opensource.Verdict(check.qualifies, check.reason, check.spdx_id)
+
+
+def _refuse(refusals) -> None:
+    for refusal in refusals:
+        raise QuotaExceeded(f"{refusal} Upgrade at {upgrade_url()}")

@@ -54,8 +54,12 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def refusals(plan: Plan, service, deployment, verdict) -> Iterator[str]:
-    """Each limit this deployment breaks, in words naming the limit; nothing when it may go."""
+def refusals(plan: Plan, service, deployment, verdict, building: bool = True) -> Iterator[str]:
+    """Each limit this deployment breaks, in words naming the limit; nothing when it may go.
+
+    A deployment that runs an image already built (start, rollback, promote) is
+    not held to the build limits: `building` is False and `deployment` None.
+    """
     owner = service.environment.owner
     name = f"The {plan.name} plan"
     if plan.open_source_only and not verdict.qualifies:
@@ -78,6 +82,8 @@ def refusals(plan: Plan, service, deployment, verdict) -> Iterator[str]:
             f"{name} allows {_plural(plan.max_environments, 'environment')}; "
             f"{service.environment.name} is environment {older_environments + 1}."
         )
+    if not building:
+        return
     running = concurrent_builds(owner, exclude_id=deployment.pk)
     if running >= plan.max_concurrent_builds:
         yield (

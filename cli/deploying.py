@@ -213,7 +213,7 @@ def _control(name: str, done: str, follows: bool = False):
 
 _control("stop", "{name} stopped.")
 _control("start", "{name} starting.", follows=True)
-_control("restart", "{name} restarted.")
+_control("restart", "{name} restarted.", follows=True)  # a stopped service starts: follow it
 
 
 @cli.command()

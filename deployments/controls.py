@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.quotas import QuotaExceeded, check_rerun
 from deployments import logs
 from deployments.actions import ActionError, converge_later, request_deploy
 from deployments.models import Deployment, Service
@@ -24,6 +25,10 @@ State = Deployment.State
 
 
 def _queue_image(service: Service, earlier: Deployment, user) -> Deployment:
+    try:  # start, rollback and promote ask billing what a build asks, and hear the same answer
+        check_rerun(service, earlier)
+    except QuotaExceeded as exc:
+        raise ActionError(str(exc)) from None
     # Whether the image is still on the engine the worker finds out (a pruned one has no tag here).
     if not earlier.image:
         raise ActionError(f"Deployment #{earlier.pk} has no image to run again; deploy again to rebuild.")
@@ -80,16 +85,17 @@ def start(service: Service, user) -> Deployment:
 
 
 @transaction.atomic
-def restart(service: Service, user) -> None:
-    """Restart the running instance, by a worker right after the commit."""
+def restart(service: Service, user) -> Deployment | None:
+    """Restart the running instance, by a worker right after the commit; a stopped service starts."""
     from deployments.tasks import restart as restart_task
 
     live = service.live_deployment
     if live is None or live.state != State.RUNNING:
-        raise ActionError(f"{service.name} is not running.")
+        return start(service, user)
     record(service.environment, user, "restart", service.name)
     args = [service.pk, live.instance_id]
     transaction.on_commit(lambda: restart_task.apply_async(args=args, queue=settings.DEPLOY_QUEUE))
+    return None
 
 
 def restart_instance(service_id: int, instance_id: str) -> None:
