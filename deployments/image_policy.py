@@ -45,6 +45,7 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _VARIABLE = re.compile(
     r"\$(?:\{(?P<braced>[A-Za-z_]\w*)(?::(?P<op>[-+])(?P<word>[^}$]*))?\}|(?P<plain>[A-Za-z_]\w*))"
 )
+_APP_LIKE = re.compile(r"^docker\.io/[^/]+-app/s[0-9]+[:@]")  # any installation's app images
 _ESCAPE_DIRECTIVE = re.compile(r"^\s*#\s*escape\s*=\s*(\S*)", re.IGNORECASE | re.MULTILINE)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -139,7 +140,8 @@ def _rewrite(instructions: list[tuple[int, str, str]], rules: "_Rules") -> tuple
         if count == 0 and instruction not in ("ARG", "FROM"):
             raise UserError(f"{where}: a Dockerfile starts with FROM (ARG lines may come before it).")
         if instruction == "ARG" and count == 0:
-            meta_args.update(_arg_defaults(value, where))
+            for name, default in _arg_defaults(value, where).items():
+                meta_args[name] = _substitute(default, meta_args)
         elif instruction == "FROM":
             flags, base, name = _from_parts(value, where)
             base = _expand(base, meta_args, where)
@@ -229,7 +231,7 @@ def _arg_defaults(value: str, where: str) -> dict[str, str]:
     return defaults
 
 
-def _expand(word: str, args: dict[str, str], where: str) -> str:
+def _substitute(word: str, args: dict[str, str]) -> str:
     def one(match: re.Match) -> str:
         value = args.get(match.group("braced") or match.group("plain"), "")
         if match.group("op") == "-":
@@ -238,7 +240,11 @@ def _expand(word: str, args: dict[str, str], where: str) -> str:
             return match.group("word") if value else ""
         return value
 
-    expanded = _VARIABLE.sub(one, word)
+    return _VARIABLE.sub(one, word)
+
+
+def _expand(word: str, args: dict[str, str], where: str) -> str:
+    expanded = _substitute(word, args)
     if "$" in expanded or "\\" in expanded or '"' in expanded or "'" in expanded:
         raise UserError(
             f"{where}: {word} uses a form the platform does not read; write the image's name, "
@@ -298,8 +304,10 @@ class _Rules:
             return None
         if name in self.by_name:
             return self.by_name[name]
-        if name.startswith((self.base_namespace, self.app_namespace)):
-            return None  # ours alone: never pulled, and only the images listed above
+        if name.startswith((self.base_namespace, self.app_namespace)) or _APP_LIKE.match(name):
+            # Ours (or, on a shared engine, another installation's) alone: never pulled, never
+            # looked up by a tenant's name; only the images listed above.
+            return None
         if name in self.configured or any(p.match(name) for p in self.patterns):
             return self.runtime.image_info(name) or self._pull(name, spelled)
         return None

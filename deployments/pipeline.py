@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts import github
 from billing.quotas import check_deploy, limits_for
-from deployments import build, health, logs, source, variables
+from deployments import build, health, image_policy, logs, source, tenant_disk, variables
 from deployments.errors import Cancelled, PlatformError, UserError
 from deployments.models import Deployment, Service
 from deployments.runtime import AppExited, Instance, InstanceSpec, Runtime, get_runtime
@@ -214,6 +214,8 @@ def _clone_and_build(run: Run) -> str:
     check_deploy(service, deployment, source.source_dir(checkout, ""), run.log.write)  # or refuses
 
     advance(run, State.CLONING, State.BUILDING)
+    tenant_disk.check(service, run.runtime, run.log.write)  # or refuses
+    plan.dockerfile = image_policy.confine(plan.dockerfile, service.pk, run.runtime, run.log.write)
     run.image = run.runtime.build(
         service.pk, deployment.pk, plan.context, plan.dockerfile,
         on_line=run.log.write, timeout=settings.BUILD_TIMEOUT,
@@ -221,6 +223,7 @@ def _clone_and_build(run: Run) -> str:
     )  # fmt: skip
     Deployment.objects.filter(pk=deployment.pk).update(image=run.image)
     run.log.write(f"==> Built image {run.image}")
+    tenant_disk.check(service, run.runtime, run.log.write, built=True)  # or refuses, and it is removed
     advance(run, State.BUILDING, State.STARTING)
     return run.image
 

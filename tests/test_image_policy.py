@@ -1,6 +1,6 @@
 """A build sees only what it may use: base images, its own service's images, never
-another tenant's, however the Dockerfile spells it. Real engine; the policy is
-called as the worker calls it."""
+another tenant's, however the Dockerfile spells it. Real engine; the deploy tests
+run the real worker, the rest call the policy as the worker does."""
 
 import io
 import secrets
@@ -9,13 +9,19 @@ import docker
 import pytest
 from django.conf import settings
 
+from deployments import actions
 from deployments.errors import UserError
 from deployments.image_policy import confine
 from deployments.runtime import get_runtime
+from tests.conftest import log_text, wait_for
 
 pytestmark = [pytest.mark.docker]
 
 REFUSED = "is not an image this build may use"
+SECRET_APP = (
+    "FROM m3o-base/python:bookworm\nWORKDIR /app\nCOPY server.py secret.txt ./\n"
+    'USER app\nCMD ["python", "server.py"]\n'
+)
 
 
 def engine():
@@ -56,6 +62,7 @@ def refusal(text: str, service_id: int = 990002) -> str:
         "FROM index.docker.io/{name}",
         "ARG BASE={name}\nFROM $BASE",
         "ARG BASE\nFROM ${{BASE:-{name}}}",
+        "ARG A={name}\nARG B=${{A}}\nFROM $B",
         "from {name} as build",
         "FROM \\\n  {name}",
         "FROM m3o-base/static:bookworm\nCOPY --from={name} /secret.txt /",
@@ -168,4 +175,72 @@ def test_registry_images_only_where_the_operator_allows_and_never_a_tenants(caro
         engine().images.remove(allowed, noprune=True)
     settings.BUILD_IMAGE_PATTERNS = ["*"]
     assert REFUSED in refusal(f"FROM {carols_image[0]}\n")
+    other_installation = f"other-{settings.PLATFORM_NAME}-app/s990001:d1"
+    engine().images.get(carols_image[0]).tag(other_installation)
+    try:
+        assert REFUSED in refusal(f"FROM {other_installation}\n")
+    finally:
+        engine().images.remove(other_installation, noprune=True)
     assert REFUSED in refusal("FROM m3o-base/not-built:bookworm\n")
+
+
+# --- through the real worker -------------------------------------------------
+
+
+def deploy(user, repo, name="web"):
+    return wait_for(actions.deploy_repository(user, name=name, repository_url=repo.url))
+
+
+def alices_secret_service(alice, make_repo):
+    secret = f"alice-secret-{secrets.token_hex(8)}"
+    repo = make_repo("python-dockerfile")
+    repo.commit("keep a secret", {"secret.txt": secret + "\n", "Dockerfile": SECRET_APP})
+    deployment = deploy(alice, repo)
+    assert deployment.state == "running", log_text(deployment)
+    return deployment, secret
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "FROM {image}\nRUN cat /app/secret.txt",
+        "ARG APP={image}\nFROM ${{APP}}\nRUN cat /app/secret.txt",
+        "FROM m3o-base/python:bookworm\nCOPY --from={image} /app/secret.txt /\nRUN cat /secret.txt",
+        "FROM {short_id}\nRUN cat /app/secret.txt",
+    ],
+    ids=["direct", "arg", "copy-from", "short-id"],
+)
+def test_bob_cannot_build_from_alices_image(worker, alice, bob, make_repo, attack):
+    victim, secret = alices_secret_service(alice, make_repo)
+    short_id = engine().images.get(victim.image).id[7:19]
+    repo = make_repo("python-dockerfile")
+    repo.commit("read alice's code", {"Dockerfile": attack.format(image=victim.image, short_id=short_id)})
+    deployment = deploy(bob, repo, name="thief")
+    assert deployment.state == "failed"
+    assert REFUSED in deployment.failure_reason
+    log = log_text(deployment)
+    assert "Step 1/" not in log, "no step of the build ran"
+    assert secret not in log
+    assert engine().images.list(name=image_name(deployment.service_id, f"d{deployment.pk}")) == []
+    victim.refresh_from_db()
+    assert victim.state == "running"
+
+
+def test_own_earlier_image_and_base_images_still_build(worker, alice, make_repo):
+    first, secret = alices_secret_service(alice, make_repo)
+    repo = make_repo("python-dockerfile")
+    dockerfile = (
+        f"FROM {first.image} AS earlier\n"
+        "FROM m3o-base/python:bookworm\nWORKDIR /app\n"
+        "COPY --from=earlier /app/secret.txt /app/server.py ./\n"
+        "RUN cat secret.txt\n"
+        'USER app\nCMD ["python", "server.py"]\n'
+    )
+    repo.commit("build on the earlier image", {"Dockerfile": dockerfile})
+    # The same service (same name, same environment), now from a repository built on its earlier image.
+    second = deploy(alice, repo)
+    assert second.service_id == first.service_id
+    assert second.state == "running", log_text(second)
+    log = log_text(second)
+    assert f"{first.image} is image" in log
+    assert secret in log
