@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
@@ -11,20 +11,27 @@ from rest_framework.response import Response
 
 from api import device
 
+_DEVICE_ERROR = inline_serializer(
+    "DeviceError", {"error": serializers.CharField(), "error_description": serializers.CharField()}
+)
+
 
 @extend_schema(
     request=inline_serializer("DeviceStart", {"client_name": serializers.CharField(required=False)}),
-    responses=inline_serializer(
-        "DeviceCodes",
-        {
-            "device_code": serializers.CharField(),
-            "user_code": serializers.CharField(),
-            "verification_uri": serializers.URLField(),
-            "verification_uri_complete": serializers.URLField(),
-            "expires_in": serializers.IntegerField(),
-            "interval": serializers.IntegerField(),
-        },
-    ),
+    responses={
+        200: inline_serializer(
+            "DeviceCodes",
+            {
+                "device_code": serializers.CharField(),
+                "user_code": serializers.CharField(),
+                "verification_uri": serializers.URLField(),
+                "verification_uri_complete": serializers.URLField(),
+                "expires_in": serializers.IntegerField(),
+                "interval": serializers.IntegerField(),
+            },
+        ),
+        429: OpenApiResponse(_DEVICE_ERROR, description="Too many sign-ins started from this address."),
+    },
 )
 @api_view(["POST"])
 @authentication_classes([])
@@ -51,9 +58,12 @@ def start(request):
 
 @extend_schema(
     request=inline_serializer("DevicePoll", {"device_code": serializers.CharField()}),
-    responses=inline_serializer(
-        "DeviceToken", {"access_token": serializers.CharField(), "token_type": serializers.CharField()}
-    ),
+    responses={
+        200: inline_serializer(
+            "DeviceToken", {"access_token": serializers.CharField(), "token_type": serializers.CharField()}
+        ),
+        400: OpenApiResponse(_DEVICE_ERROR, description="Not approved yet, denied, expired or unknown."),
+    },
 )
 @api_view(["POST"])
 @authentication_classes([])

@@ -4,11 +4,13 @@
 set -euo pipefail
 
 # nginx serves the services' addresses, Caddy their custom domains over HTTPS.
-need_cmds=(dockerd docker redis-server git debootstrap nginx caddy)
-packages=(docker.io redis-server git debootstrap nginx-light caddy ca-certificates curl)
+# iptables: scripts/firewall.sh keeps containers away from the host.
+need_cmds=(dockerd docker redis-server git debootstrap nginx caddy iptables)
+packages=(docker.io redis-server git debootstrap nginx-light caddy ca-certificates curl iptables)
 if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
-  need_cmds+=(chromium pg_ctlcluster wrk)
-  packages+=(chromium postgresql wrk)
+  # ip: the tests' stand-in metadata service lives in a network namespace.
+  need_cmds+=(chromium pg_ctlcluster wrk ip)
+  packages+=(chromium postgresql wrk iproute2)
 fi
 
 missing=()
