@@ -54,6 +54,7 @@ migrate:
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/check-test-waits.py
 
 superuser:
 	$(PY) manage.py createsuperuser

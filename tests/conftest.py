@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from contextlib import suppress
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from django.db import connection
 from deployments.models import Deployment, LogLine
 from tests.browser import browser, page  # noqa: F401  (one Chromium for the whole run)
 from tests.proxy import ingress_proxy, localhost_names  # noqa: F401  (the tests' own proxy)
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = Path(__file__).resolve().parent / "apps"
@@ -26,8 +26,6 @@ WORKER_ENV = {
     "BUILD_TIMEOUT": "300",
     "HEARTBEAT_INTERVAL": "2",
     "DEPLOY_RETRY_DELAY": "1",
-    # Tests run the reconciler when they mean to; one at each worker's start would race them.
-    "RECONCILE_AT_START": "0",
 }
 
 
@@ -127,11 +125,13 @@ class Worker:
             cwd=ROOT, env=full_env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while b" ready." not in log_path.read_bytes():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        eventually(
+            lambda: b" ready." in log_path.read_bytes() or self.process.poll() is not None,
+            timeout=60,
+            message=lambda: f"the worker did not start:\n{log_path.read_text()}",
+        )
+        if b" ready." not in log_path.read_bytes():
+            raise RuntimeError(f"the worker did not start:\n{log_path.read_text()}")
 
     def kill(self) -> None:
         """Kill the worker and its pool at once, as a crash or OOM kill would."""
@@ -211,24 +211,34 @@ def clean_engine() -> None:
 
 def wait_for(deployment: Deployment, timeout: float = 240) -> Deployment:
     """Wait until the deployment runs or has failed; return it fresh from the database."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def settled() -> bool:
         deployment.refresh_from_db()
-        if deployment.settled:
-            return deployment
-        time.sleep(0.5)
-    raise AssertionError(f"deployment {deployment.pk} still {deployment.state}:\n{log_text(deployment)}")
+        return deployment.settled
+
+    eventually(
+        settled,
+        timeout=timeout,
+        interval=0.5,
+        message=lambda: f"deployment {deployment.pk} still {deployment.state}:\n{log_text(deployment)}",
+    )
+    return deployment
 
 
 def wait_retired(deployment: Deployment, timeout: float = 60) -> Deployment:
     """Wait until a superseded deployment's instance is removed, after the drain."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def retired() -> bool:
         deployment.refresh_from_db()
-        if deployment.retired_at is not None:
-            return deployment
-        time.sleep(0.2)
-    raise AssertionError(f"deployment {deployment.pk} ({deployment.state}) was never retired")
+        return deployment.retired_at is not None
+
+    eventually(
+        retired,
+        timeout=timeout,
+        interval=0.2,
+        message=lambda: f"deployment {deployment.pk} ({deployment.state}) was never retired",
+    )
+    return deployment
 
 
 def log_text(deployment: Deployment) -> str:

@@ -6,12 +6,13 @@ it, and never through the proxy of `make run` on the default ports.
 
 import os
 import socket
-import time
+from contextlib import suppress
 
 import pytest
 from django.conf import settings
 
 from ingress import proxy
+from tests.waiting import eventually
 
 
 def free_port() -> int:
@@ -37,12 +38,11 @@ def ingress_proxy(tmp_path_factory):
     for name, value in values.items():
         setattr(settings, name, type(saved[name])(value))
     process = proxy.launch(state, values["INGRESS_ADMIN_ADDRESS"], state / "proxy.log")
-    deadline = time.monotonic() + 20
-    while not proxy.ping():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the proxy did not start:\n{(state / 'proxy.log').read_text()}")
-        time.sleep(0.05)
+    with suppress(AssertionError):  # said below, with the proxy's own log
+        eventually(lambda: proxy.ping() or process.poll() is not None, timeout=20, interval=0.05)
+    if not proxy.ping():
+        process.kill()
+        pytest.fail(f"the proxy did not start:\n{(state / 'proxy.log').read_text()}")
     yield settings
     process.terminate()
     process.wait(timeout=20)

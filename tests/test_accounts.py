@@ -9,6 +9,8 @@ from allauth.mfa import app_settings
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.urls import reverse
 
+from tests.waiting import eventually
+
 pytestmark = pytest.mark.django_db
 
 
@@ -34,9 +36,15 @@ def test_the_right_password_works_before_the_limit(client, alice):
 
 
 def current_code(secret: str) -> str:
-    """What the user's authenticator app shows now."""
-    counter = int(time.time()) // app_settings.TOTP_PERIOD
-    return format_hotp_value(hotp_value(secret, counter))
+    """What the user's authenticator app shows now, read early in its 30 s window.
+
+    The platform accepts only the current window's code; a person seeing a code
+    about to change waits for the next one, and so does this, so the code is
+    still current when the form reaches the server a moment later.
+    """
+    period = app_settings.TOTP_PERIOD
+    eventually(lambda: time.time() % period < period - 5, timeout=period, interval=0.2)
+    return format_hotp_value(hotp_value(secret, int(time.time()) // period))
 
 
 def test_alice_turns_on_totp_and_then_needs_a_code_to_sign_in(client, alice):

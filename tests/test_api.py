@@ -3,7 +3,6 @@
 import hashlib
 import io
 import tarfile
-import time
 from datetime import timedelta
 
 import pytest
@@ -274,7 +273,6 @@ def test_fuzzing_the_schema_finds_no_server_errors_and_no_answer_off_the_schema(
         content_type_conformance,
         response_schema_conformance,
     ]
-    started = time.monotonic()
     # As Django's test client does: the test's transaction holds the connection,
     # which the end of each in-process request would otherwise close.
     request_started.disconnect(close_old_connections)
@@ -285,7 +283,6 @@ def test_fuzzing_the_schema_finds_no_server_errors_and_no_answer_off_the_schema(
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
-    assert time.monotonic() - started < 300
 
 
 def _fuzz(schema, headers, checks) -> None:

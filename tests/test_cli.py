@@ -124,7 +124,8 @@ def test_env_create_run_a_repository_rollback_and_delete(m3o, make_repo):
 def test_a_failed_deployment_exits_non_zero_with_the_reason(m3o, make_repo):
     result = m3o("run", make_repo("no-language").url, "--name", "broken")
     assert result.returncode == 1
-    assert "did not go live" in result.stdout
+    # The reason is the pipeline's own words, on the line that says it failed.
+    assert "did not go live: Don't know how to build this: looked for a Dockerfile" in result.stdout
 
 
 def test_run_dot_deploys_a_local_folder_without_what_gitignore_leaves_out(m3o, tmp_path):

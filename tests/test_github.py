@@ -17,21 +17,13 @@ from deployments.errors import UserError
 from deployments.models import Deployment, LogLine, Service
 from tests.conftest import log_text, wait_for
 
-pytest_plugins = ["tests.fakes.github"]
+pytest_plugins = ["tests.fakes.github", "tests.queues"]
 
 
 def connect(user, gh_user) -> None:
     """Link a portal user to a fake GitHub user, as signing in with GitHub leaves them."""
     account = SocialAccount.objects.create(user=user, provider="github", uid=str(gh_user.id), extra_data={})
     SocialToken.objects.create(account=account, token=gh_user.token)
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    """Deployments the actions queued, kept here instead of reaching a worker."""
-    queued = []
-    monkeypatch.setattr(actions, "_enqueue", queued.append)
-    return queued
 
 
 @pytest.fixture
@@ -202,7 +194,7 @@ def test_the_token_reaches_git_only_through_its_environment(
 
 @pytest.mark.django_db(transaction=True)
 def test_deploying_a_picked_repository_marks_it_private_and_adds_the_hook(
-    alice, fake_github, octo, enqueued, settings
+    alice, fake_github, octo, deploy_queue, settings
 ):
     connect(alice, octo)
 
@@ -212,7 +204,7 @@ def test_deploying_a_picked_repository_marks_it_private_and_adds_the_hook(
     service.refresh_from_db()
     assert (service.name, service.github_repository, service.is_private) == ("site", "octo/site", True)
     assert service.repository_url == f"{fake_github.url}/git/octo/site.git"
-    assert enqueued == [deployment.pk]
+    assert deploy_queue.deployments() == [deployment.pk]
     [hook] = fake_github.hooks
     assert service.webhook_id == hook["id"]
     assert hook["config"]["secret"] == service.webhook_secret
@@ -227,16 +219,17 @@ def test_deploying_a_picked_repository_marks_it_private_and_adds_the_hook(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_hook_rights_the_webhook_is_left_to_the_owner(alice, fake_github, octo, enqueued):
+def test_without_hook_rights_the_webhook_is_left_to_the_owner(alice, fake_github, octo, deploy_queue):
     octo.can_add_hooks = False
     connect(alice, octo)
     deployment = deploy_github_repository(alice, "octo/site", name="web", branch="main")
     deployment.service.refresh_from_db()
     assert deployment.service.webhook_id is None
+    assert deploy_queue.deployments() == [deployment.pk], "it deploys all the same"
 
 
 @pytest.mark.django_db
-def test_bob_cannot_deploy_alices_private_repository(alice, bob, fake_github, octo, enqueued, client):
+def test_bob_cannot_deploy_alices_private_repository(alice, bob, fake_github, octo, deploy_queue, client):
     connect(bob, fake_github.add_user("bobby", "bob@example.com"))
     with pytest.raises(actions.ActionError, match="was not found"):
         deploy_github_repository(bob, "octo/site")
@@ -247,6 +240,7 @@ def test_bob_cannot_deploy_alices_private_repository(alice, bob, fake_github, oc
     assert response.status_code == 404
     assert not Deployment.objects.exists()
     assert b"octo/site" not in client.get(reverse("github_repositories")).content
+    assert deploy_queue.tasks() == []
 
 
 @pytest.mark.django_db
@@ -262,7 +256,9 @@ def test_an_unconnected_user_is_asked_to_connect(alice, fake_github, client):
 
 
 @pytest.mark.django_db
-def test_the_picker_lists_and_deploys_without_showing_the_token(alice, fake_github, octo, enqueued, client):
+def test_the_picker_lists_and_deploys_without_showing_the_token(
+    alice, fake_github, octo, deploy_queue, client, django_capture_on_commit_callbacks
+):
     connect(alice, octo)
     client.force_login(alice)
 
@@ -274,9 +270,11 @@ def test_the_picker_lists_and_deploys_without_showing_the_token(alice, fake_gith
     assert 'value="public-tool"' in form
     assert 'value="main"' in form
 
-    response = client.post(reverse("github_repository", args=["octo", "site"]), {
-        "branch": "main", "subdirectory": "", "name": "my-site", "environment": "staging"})  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("github_repository", args=["octo", "site"]), {
+            "branch": "main", "subdirectory": "", "name": "my-site", "environment": "staging"})  # fmt: skip
     deployment = Deployment.objects.get(service__name="my-site")
+    assert deploy_queue.deployments() == [deployment.pk]
     assert response.url == reverse("deployment", args=[deployment.pk])
     assert deployment.service.environment.name == "staging"
     for page in (listing, form, client.get(response.url).content.decode()):

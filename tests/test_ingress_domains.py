@@ -1,7 +1,5 @@
 """Custom domains: validated, one service each, served over HTTPS by the proxy's CA, removable."""
 
-import time
-
 import pytest
 import requests
 from django.conf import settings
@@ -11,6 +9,7 @@ from deployments.actions import ActionError
 from ingress import actions as ingress_actions
 from ingress import proxy
 from tests.conftest import log_text, wait_for
+from tests.waiting import eventually
 
 
 def service_of(user, name="web"):
@@ -66,14 +65,14 @@ def test_the_page_shows_the_dns_record_to_create(db, client, alice, bob):
 
 def get_until(url: str, timeout: float = 20, **kwargs) -> requests.Response:
     """The proxy gets a certificate in the background just after a domain is added."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def get() -> requests.Response | None:
         try:
             return requests.get(url, timeout=5, **kwargs)
         except requests.exceptions.SSLError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+            return None
+
+    return eventually(get, timeout=timeout, interval=0.2, message=f"{url} never answered over TLS")
 
 
 @pytest.mark.docker

@@ -2,7 +2,6 @@
 
 import http.client
 import json
-import time
 from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 
@@ -13,6 +12,7 @@ from django.conf import settings
 from deployments.errors import PlatformError
 from ingress import access_log, proxy
 from tests.fakes.server import LocalServer
+from tests.waiting import eventually
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -96,9 +96,13 @@ def test_the_access_log_holds_requests_but_no_headers(echo, localhost_names):
         timeout=5,
     )
     requests.post(url("logged-production.localhost", "/b"), data=b"12345", timeout=5)
-    deadline = time.monotonic() + 5
-    while len(entries := access_log(SimpleNamespace(pk=900300), 10)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)  # nginx writes the line just after the answer goes out
+
+    # nginx writes the line just after the answer goes out.
+    def both_logged() -> list | None:
+        found = access_log(SimpleNamespace(pk=900300), 10)
+        return found if len(found) >= 2 else None
+
+    entries = eventually(both_logged, timeout=10, interval=0.05)
     assert [(e.method, e.host, e.path, e.status) for e in entries[-2:]] == [
         ("GET", "logged-production.localhost", "/a?b=%22c%22", 200),
         ("POST", "logged-production.localhost", "/b", 200),

@@ -102,10 +102,19 @@ def test_subdirectory_is_normalised():
     assert validate_subdirectory("") == ""
 
 
-def test_private_hosts_are_refused_for_https(settings):
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1", "127.1", "2130706433", "0x7f.0.0.1", "localhost", "0.0.0.0",  # noqa: S104  (this machine)
+        "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1",  # private and shared networks
+        "169.254.169.254",  # a cloud's metadata service
+        "[::1]", "[fd00::1]", "[fe80::1]", "[::ffff:127.0.0.1]",  # the same in IPv6
+    ],
+)  # fmt: skip
+def test_private_hosts_are_refused_for_https(settings, host):
     settings.ALLOW_LOCAL_REPOSITORIES = False
     with pytest.raises(UserError, match="private network"):
-        source._refuse_private_host("https://127.0.0.1/alice/app.git")
+        source._refuse_private_host(f"https://{host}/alice/app.git")
 
 
 def test_a_bad_url_never_reaches_git(tmp_path, settings):
