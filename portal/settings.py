@@ -228,6 +228,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# A worker outlives a restart of Redis: it reconnects for as long as it takes.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 DEPLOY_QUEUE = envstr("DEPLOY_QUEUE", "celery")
 
 # --- The pipeline -----------------------------------------------------------
@@ -252,6 +255,11 @@ DEPLOY_RETRY_DELAY = envint("DEPLOY_RETRY_DELAY", 10, minimum=1)
 IMAGES_KEPT_PER_SERVICE = envint("IMAGES_KEPT_PER_SERVICE", 5, minimum=1)
 LOG_MAX_LINES = envint("LOG_MAX_LINES", 10000, minimum=10)
 LOG_MAX_LINE_CHARS = envint("LOG_MAX_LINE_CHARS", 2000, minimum=80)
+# Runtime logs: each instance's output, copied by a worker into a Redis stream
+# per deployment (deployments/log_collector.py), which the web process reads.
+RUNTIME_LOG_MAX_LINES = envint("RUNTIME_LOG_MAX_LINES", 10000, minimum=100)
+RUNTIME_LOG_KEEP_SECONDS = envint("RUNTIME_LOG_KEEP_SECONDS", 7 * 86400, minimum=60)
+COLLECT_RUNTIME_LOGS = envbool("COLLECT_RUNTIME_LOGS", True)
 CRASH_LOG_LINES = envint("CRASH_LOG_LINES", 40, minimum=1)
 
 # Defaults for every instance until billing hands out per-plan limits.
@@ -283,7 +291,7 @@ BUILD_MEMORY_MB = envint("BUILD_MEMORY_MB", 2048, minimum=64)
 # against the apps' 1024, so running apps win the CPU when both want it.
 BUILD_CONFINED = envbool("BUILD_CONFINED", True)
 BUILD_PIDS = envint("BUILD_PIDS", 1024, minimum=16)
-BUILD_CPUS = envfloat("BUILD_CPUS", 1.0, minimum=0.0)
+BUILD_CPUS = envfloat("BUILD_CPUS", 0.0, minimum=0.0)  # 0: no cap, the weight alone
 BUILD_CPU_SHARES = envint("BUILD_CPU_SHARES", 512, minimum=2)
 
 # Base images of generated Dockerfiles. The defaults are the images that
@@ -307,10 +315,25 @@ TENANT_IMAGES_MB = envint("TENANT_IMAGES_MB", 10240, minimum=1)
 # images by scripts/build-base-images.sh (read there from the same variable).
 BUILD_CA_BUNDLE = envpath("BUILD_CA_BUNDLE", "", must_exist=True)
 
+# The reconciler (deployments/reconcile.py): a pass every RECONCILE_INTERVAL
+# seconds and one as each worker starts, changing at most RECONCILE_MAX_CHANGES
+# things per pass, so a pass after a disaster stays short and the next goes on.
+RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", 60, minimum=5)
+RECONCILE_MAX_CHANGES = envint("RECONCILE_MAX_CHANGES", 50, minimum=1)
+RECONCILE_AT_START = envbool("RECONCILE_AT_START", True)
+
+# How often beat looks for stale deployments and expired environments.
+REAP_INTERVAL = envint("REAP_INTERVAL", max(10, STALE_AFTER // 4), minimum=1)
+ENVIRONMENT_EXPIRY_INTERVAL = envint("ENVIRONMENT_EXPIRY_INTERVAL", 60, minimum=1)
 # How often beat looks for stale deployments and expired environments.
 REAP_INTERVAL = envint("REAP_INTERVAL", max(10, STALE_AFTER // 4), minimum=1)
 ENVIRONMENT_EXPIRY_INTERVAL = envint("ENVIRONMENT_EXPIRY_INTERVAL", 60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
+    "reconcile": {
+        "task": "deployments.tasks.reconcile_all",
+        "schedule": RECONCILE_INTERVAL,
+        "options": {"queue": DEPLOY_QUEUE, "expires": RECONCILE_INTERVAL},
+    },
     "reap-stale-deployments": {
         "task": "deployments.tasks.reap_stale_deployments",
         "schedule": REAP_INTERVAL,

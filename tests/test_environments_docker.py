@@ -123,7 +123,8 @@ def test_stop_start_and_restart(worker, alice, make_repo):
     controls.stop(service, alice)
     first.refresh_from_db()
     assert first.state == State.STOPPED
-    assert engine().containers.list(all=True, filters=label(deployment=first.pk)) == []
+    # A worker removes the instance right after the stop is committed.
+    eventually(lambda: engine().containers.list(all=True, filters=label(deployment=first.pk)) == [])
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{first.host_port}/", timeout=2)
     service.refresh_from_db()
@@ -134,8 +135,12 @@ def test_stop_start_and_restart(worker, alice, make_repo):
     (container,) = engine().containers.list(filters=label(deployment=again.pk))
     started = container.attrs["State"]["StartedAt"]
     controls.restart(service, alice)
-    container.reload()
-    assert container.attrs["State"]["StartedAt"] != started
+
+    def restarted() -> bool:
+        container.reload()
+        return container.attrs["State"]["StartedAt"] != started
+
+    eventually(restarted, message="the instance was never restarted")
 
 
 def test_cancel_stops_a_build_and_leaves_nothing(worker, alice, make_repo):
@@ -178,8 +183,8 @@ def test_deleting_an_environment_removes_its_containers_and_network(worker, alic
     network = f"{settings.PLATFORM_NAME}-env-{environment.pk}"
     assert engine().networks.list(names=[network])
     delete_environment(environment, alice)
-    assert engine().containers.list(all=True, filters=label(environment=environment.pk)) == []
-    assert engine().networks.list(names=[network]) == []
+    eventually(lambda: engine().containers.list(all=True, filters=label(environment=environment.pk)) == [])
+    eventually(lambda: engine().networks.list(names=[network]) == [])
     deployment.refresh_from_db()
     assert deployment.state == State.STOPPED
 
