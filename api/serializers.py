@@ -106,6 +106,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         model = Service
         fields = [
             "id", "name", "environment", "environment_name", "repository_url", "branch", "path", "port",
+            "start_command", "build_command", "predeploy_command",
             "state", "live_deployment", "url", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -133,10 +134,15 @@ class ServiceSerializer(serializers.ModelSerializer):
 class DeploySerializer(serializers.Serializer):
     name = serializers.CharField(max_length=30)
     repository_url = serializers.CharField(max_length=500)
-    branch = serializers.CharField(max_length=200, default="main")
+    branch = serializers.CharField(
+        max_length=200, default="", allow_blank=True, help_text="Default: the repository's default branch."
+    )
     path = serializers.CharField(max_length=300, default="", allow_blank=True)
     environment = serializers.CharField(max_length=30, default="production")
     port = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=65535)
+    start_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    build_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    predeploy_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
 
 class UploadSerializer(serializers.Serializer):
@@ -146,6 +152,7 @@ class UploadSerializer(serializers.Serializer):
     path = serializers.CharField(max_length=300, default="", allow_blank=True)
     environment = serializers.CharField(max_length=30, default="production")
     port = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=65535)
+    start_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
 
 class RollbackSerializer(serializers.Serializer):

@@ -86,6 +86,9 @@ class ServiceList(generics.ListCreateAPIView):
                 subdirectory=data["path"],
                 environment=target_environment(request.user, data["environment"]),
                 port=data.get("port"),
+                start_command=data.get("start_command"),
+                build_command=data.get("build_command"),
+                predeploy_command=data.get("predeploy_command"),
             )
         return _deployed(deployment)
 
@@ -112,6 +115,7 @@ class ServiceUpload(generics.GenericAPIView):
                 subdirectory=data["path"],
                 environment=environment,
                 port=data.get("port"),
+                start_command=data.get("start_command"),
             )
         return _deployed(deployment)
 

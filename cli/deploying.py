@@ -58,19 +58,24 @@ _detach = click.option("--detach", "-d", is_flag=True, help="Return once queued,
 @click.argument("source")
 @click.option("--name", "-n", help="The service's name (default: from the folder or repository).")
 @env_option
-@click.option("--branch", "-b", default="main", show_default=True, help="For a repository URL.")
+@click.option("--branch", "-b", default="", help="For a repository URL (default: its default branch).")
 @click.option("--path", "-p", "subdirectory", default="", help="The service's folder in a monorepo.")
 @click.option("--port", type=int, help="The port the app listens on (default 8080, given as $PORT).")
+@click.option("--start", "start_command", help="Start command (instead of the Procfile or detection).")
 @_detach
 @json_option
 @pass_context
-def run(ctx: Context, source: str, name, environment, branch, subdirectory, port, detach) -> None:
+def run(
+    ctx: Context, source: str, name, environment, branch, subdirectory, port, start_command, detach
+) -> None:
     """Deploy a repository URL, or a local folder (`m3o run .`), and follow the build."""
     environment = environment or ctx.settings.environment
     folder = Path(source).expanduser()
     fields = {"environment": environment, "path": subdirectory}
     if port:
         fields["port"] = port
+    if start_command is not None:
+        fields["start_command"] = start_command
     if folder.is_dir():
         folder = folder.resolve()
         archive, count = pack(folder)

@@ -66,7 +66,8 @@ def _clean_source(url: str, branch: str, subdirectory: str) -> tuple[str, str, s
     try:
         return (
             validate_repository_url(url),
-            validate_branch(branch or "main"),
+            # No branch: the remote's default (its HEAD), asked for at the first clone.
+            validate_branch(branch) if branch else "",
             validate_subdirectory(subdirectory or ""),
         )
     except InvalidSource as exc:
@@ -90,10 +91,13 @@ def deploy_repository(
     *,
     name: str,
     repository_url: str,
-    branch: str = "main",
+    branch: str = "",
     subdirectory: str = "",
     environment: "str | Environment" = "production",
     port: int | None = None,
+    start_command: str | None = None,
+    build_command: str | None = None,
+    predeploy_command: str | None = None,
 ) -> Deployment:
     """Create the service (or update where it comes from) and deploy it.
 
@@ -127,8 +131,26 @@ def deploy_repository(
         if not 1 <= port <= 65535:
             raise ActionError("The port must be between 1 and 65535.")
         service.port = port
+    set_commands(service, start=start_command, build=build_command, predeploy=predeploy_command)
     service.save()
     return request_deploy(service, user)
+
+
+def set_commands(
+    service: Service, *, start: str | None = None, build: str | None = None, predeploy: str | None = None
+) -> None:
+    """Set the service's own commands (None leaves one as it is, "" clears it); the caller saves."""
+    for field, what, value in (
+        ("start_command", "start command", start),
+        ("build_command", "build command", build),
+        ("predeploy_command", "pre-deploy command", predeploy),
+    ):
+        if value is None:
+            continue
+        value = value.strip()
+        if len(value) > 1000 or any(c in value for c in "\r\n\0"):
+            raise ActionError(f"The {what} must be one line of at most 1000 characters.")
+        setattr(service, field, value)
 
 
 @transaction.atomic
@@ -184,6 +206,9 @@ def receive_webhook(
     outcome, deploy = _decide(service, event, payload)
     delivery.outcome = outcome[:200]
     if deploy:
+        if not service.branch:  # it follows the default branch, which this push just named
+            service.branch = webhooks.push_of(payload).branch
+            service.save(update_fields=["branch"])
         delivery.deployment = request_deploy(service, user=None)
     delivery.save(update_fields=["outcome", "deployment"])
     return delivery, True
@@ -200,7 +225,10 @@ def _decide(service: Service, event: str, payload: dict) -> tuple[str, bool]:
         return (f"ignored: tag {push.tag}" if push.tag else f"ignored: push to {push.ref or 'no ref'}"), False
     if push.deleted:
         return f"ignored: branch {push.branch} deleted", False
-    if push.branch != service.branch:
+    # A service that follows the default branch and was never cloned yet: the push says which it is.
+    repository = payload.get("repository") if isinstance(payload.get("repository"), dict) else {}
+    tracked = service.branch or webhooks.text_of(repository.get("default_branch"))
+    if push.branch != tracked:
         return f"ignored: push to branch {push.branch}", False
     return f"deploying {push.after[:12] or 'the head'} of {push.branch}", True
 

@@ -7,7 +7,12 @@ class DeployForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "https://github.com/you/app.git"}),
     )  # fmt: skip
     name = forms.CharField(label="Service name", max_length=30)
-    branch = forms.CharField(max_length=200, initial="main")
+    branch = forms.CharField(
+        max_length=200, required=False, help_text="Empty: the repository's default branch"
+    )
+    start_command = forms.CharField(
+        max_length=1000, required=False, help_text="Empty: the Procfile's web: line, or detected"
+    )
     subdirectory = forms.CharField(max_length=300, required=False, help_text="For a monorepo")
     environment = forms.CharField(max_length=30, initial="production")
 

@@ -15,9 +15,14 @@ class Service(models.Model):
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="services")
     name = models.CharField(max_length=30, validators=[slug_validator])
     repository_url = models.CharField(max_length=500)
-    branch = models.CharField(max_length=200, default="main")
+    # Empty until the first clone asks the remote for its default branch (HEAD).
+    branch = models.CharField(max_length=200, blank=True, default="")
     subdirectory = models.CharField(max_length=300, blank=True, default="")
     port = models.PositiveIntegerField(default=8080)
+    # The service's own commands win over the Procfile and what is detected.
+    start_command = models.CharField(max_length=1000, blank=True, default="")
+    build_command = models.CharField(max_length=1000, blank=True, default="")
+    predeploy_command = models.CharField(max_length=1000, blank=True, default="")
     # Set when the service was picked from the owner's GitHub repositories:
     # "owner/name", whether it is private (cloned with the owner's token), and
     # the push webhook registered on it (None: the owner adds it by hand).

@@ -21,7 +21,18 @@ from django.utils import timezone
 
 from accounts import github
 from billing.quotas import check_deploy, limits_for
-from deployments import build, health, image_policy, logs, source, tenant_disk, variables
+from deployments import (
+    base_images,
+    build,
+    health,
+    hints,
+    image_policy,
+    logs,
+    release,
+    source,
+    tenant_disk,
+    variables,
+)
 from deployments.errors import Cancelled, PlatformError, UserError
 from deployments.models import Deployment, Service
 from deployments.runtime import AppExited, Instance, InstanceSpec, Runtime, get_runtime
@@ -46,6 +57,7 @@ class Run:
     stop: threading.Event = field(default_factory=threading.Event)
     went_live: bool = False
     retiring: int | None = None  # the deployment this one replaced, removed after the drain
+    suggestion: str = ""  # a start command that would serve the detected framework, for hints
 
 
 def claim(deployment_id: int) -> Deployment | None:
@@ -187,6 +199,9 @@ def _reuse_image(run: Run) -> str:
 
 def _clone_and_build(run: Run) -> str:
     service, deployment = run.service, run.deployment
+    token = _clone_token(service)
+    if not deployment.branch:
+        _use_default_branch(run, token)
     run.log.write(f"==> Cloning {service.repository_url} (branch {deployment.branch})")
     try:  # again here: a row written before this rule, or copied from another environment
         source.check_upload_owner(service.repository_url, service.environment_id, service.name)
@@ -197,7 +212,7 @@ def _clone_and_build(run: Run) -> str:
         deployment.branch,
         settings.WORKSPACE_DIR,
         prefix=f"d{deployment.pk}-",
-        token=_clone_token(service),
+        token=token,
     )
     checkout = run.checkout
     Deployment.objects.filter(pk=deployment.pk).update(
@@ -209,11 +224,16 @@ def _clone_and_build(run: Run) -> str:
         f"==> Commit {checkout.commit_sha[:8]}: {checkout.commit_message} ({checkout.commit_author})"
     )
     folder = source.source_dir(checkout, service.subdirectory)
-    plan = build.plan(folder, service.port)
+    plan = build.plan(folder, service.port, _build_options(service))
+    for note in plan.notes:
+        run.log.write(f"==> {note}")
     run.log.write(f"==> {build.describe(plan)}")
+    run.suggestion = plan.suggestion
     check_deploy(service, deployment, source.source_dir(checkout, ""), run.log.write)  # or refuses
 
     advance(run, State.CLONING, State.BUILDING)
+    if plan.version:
+        base_images.ensure(plan.version, run.log.write)
     tenant_disk.check(service, run.runtime, run.log.write)  # or refuses
     plan.dockerfile = image_policy.confine(plan.dockerfile, service.pk, run.runtime, run.log.write)
     run.image = run.runtime.build(
@@ -224,8 +244,30 @@ def _clone_and_build(run: Run) -> str:
     Deployment.objects.filter(pk=deployment.pk).update(image=run.image)
     run.log.write(f"==> Built image {run.image}")
     tenant_disk.check(service, run.runtime, run.log.write, built=True)  # or refuses, and it is removed
+    if plan.release_command:
+        spec = instance_spec(service, deployment.pk, run.image)
+        release.run(run.runtime, spec, plan.release_command, run.log.write, run.stop)
     advance(run, State.BUILDING, State.STARTING)
     return run.image
+
+
+def _use_default_branch(run: Run, token: str | None) -> None:
+    """No branch chosen: take the remote's HEAD, as `git clone` would, and keep it on the service."""
+    service, deployment = run.service, run.deployment
+    branch = source.default_branch(service.repository_url, settings.WORKSPACE_DIR, token=token)
+    Deployment.objects.filter(pk=deployment.pk).update(branch=branch)
+    Service.objects.filter(pk=service.pk, branch="").update(branch=branch)
+    deployment.branch = branch
+    run.log.write(f"==> No branch chosen: using {branch}, the default branch of {service.repository_url}")
+
+
+def _build_options(service: Service) -> build.Options:
+    return build.Options(
+        start_command=service.start_command,
+        build_command=service.build_command,
+        predeploy_command=service.predeploy_command,
+        variables=variables.resolve(service),
+    )
 
 
 def _start(run: Run, image: str) -> None:
@@ -235,6 +277,9 @@ def _start(run: Run, image: str) -> None:
         run.instance = run.runtime.start(instance_spec(service, deployment.pk, image))
     except AppExited as exc:
         _write_crash_output(run, exc.output)
+        hint = hints.for_exit(exc.state, run.suggestion) if exc.state else ""
+        if hint:
+            raise UserError(f"{exc} {hint}") from None
         raise
     Deployment.objects.filter(pk=deployment.pk).update(
         instance_id=run.instance.id, host_port=run.instance.host_port
@@ -248,10 +293,24 @@ def _start(run: Run, image: str) -> None:
             settings.HEALTH_TIMEOUT,
             lambda: run.runtime.state(instance_id),
         )
-    except UserError:
+    except UserError as exc:
+        hint = _hint(run, instance_id, service.port)
         _copy_crash_output(run)
+        if hint:
+            raise UserError(f"{exc} {hint}") from None
         raise
     run.log.write(f"==> Healthy after {seconds:.1f} s")
+
+
+def _hint(run: Run, instance_id: str, port: int) -> str:
+    """What to change, from what the instance does: ran to its end, or listens elsewhere."""
+    try:
+        state = run.runtime.state(instance_id)
+        if not state.running:
+            return hints.for_exit(state, run.suggestion)
+        return hints.for_port(port, run.runtime.listening_ports(instance_id), run.suggestion)
+    except PlatformError:
+        return ""
 
 
 def instance_spec(service: Service, deployment_id: int, image: str) -> InstanceSpec:
@@ -265,6 +324,8 @@ def instance_spec(service: Service, deployment_id: int, image: str) -> InstanceS
         port=service.port,
         variables=variables.resolve(service),
         limits=limits_for(service),
+        # The service's start command wins over the image's, a Dockerfile's CMD included.
+        command=("/bin/sh", "-c", f"exec {service.start_command}") if service.start_command else (),
     )
 
 

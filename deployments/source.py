@@ -200,7 +200,8 @@ def _git_env(home: Path, token: str | None = None) -> dict[str, str]:
     return env
 
 
-def _clone_args(url: str, branch: str, target: Path, *, with_token: bool = False) -> list[str]:
+def _git_options(url: str, *, with_token: bool) -> list[str]:
+    """git and the options every command that reaches a remote runs with."""
     allow_local = "always" if settings.ALLOW_LOCAL_REPOSITORIES else "never"
     allow_file = "always" if settings.ALLOW_LOCAL_REPOSITORIES or is_upload(url) else "never"
     # With a token, no redirect at all: it must not be sent anywhere else.
@@ -216,6 +217,12 @@ def _clone_args(url: str, branch: str, target: Path, *, with_token: bool = False
         "-c", "core.symlinks=true",
         "-c", "submodule.recurse=false",
         "-c", "advice.detachedHead=false",
+    ]  # fmt: skip
+
+
+def _clone_args(url: str, branch: str, target: Path, *, with_token: bool = False) -> list[str]:
+    return [
+        *_git_options(url, with_token=with_token),
         "clone", "--quiet", "--depth=1", "--single-branch", "--no-tags",
         "--no-recurse-submodules", f"--branch={branch}",
         "--", url, str(target),
@@ -237,6 +244,32 @@ def _explain(exc: GitCommandError, url: str, branch: str) -> str:
     if "timed out" in stderr.lower() or exc.status == -9:
         return f"Cloning {url} took too long and was stopped."
     return f"The repository {url} could not be cloned."
+
+
+def default_branch(url: str, workspace: Path, token: str | None = None) -> str:
+    """The branch the remote's HEAD points at, as `git clone` without --branch would take."""
+    url = validate_repository_url(url)
+    _refuse_private_host(url)
+    workspace.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="ls-remote-", dir=workspace))
+    try:
+        output = Git(str(home)).execute(
+            [*_git_options(url, with_token=bool(token)), "ls-remote", "--symref", "--", url, "HEAD"],
+            env=_git_env(home, token),
+            kill_after_timeout=settings.CLONE_TIMEOUT,
+        )
+    except GitCommandError as exc:
+        raise UserError(_explain(exc, url, "HEAD")) from None
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    for line in str(output).splitlines():
+        match = re.match(r"^ref: refs/heads/(\S+)\tHEAD$", line)
+        if match:
+            try:
+                return validate_branch(match.group(1))
+            except InvalidSource:
+                break
+    raise UserError(f"The repository {url} names no default branch (its HEAD); choose a branch.")
 
 
 def fetch(

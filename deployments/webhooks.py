@@ -96,3 +96,8 @@ def push_of(payload: dict) -> Push:
 
 def _text(value) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def text_of(value) -> str:
+    """A string field of a payload, stripped; anything else as ""."""
+    return _text(value)

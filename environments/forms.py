@@ -29,5 +29,10 @@ class MemberForm(forms.Form):
 class ServiceDeployForm(forms.Form):
     repository_url = forms.CharField(label="Repository URL", max_length=500)
     name = forms.CharField(label="Service name", max_length=30)
-    branch = forms.CharField(max_length=200, initial="main")
+    branch = forms.CharField(
+        max_length=200, required=False, help_text="Empty: the repository's default branch"
+    )
+    start_command = forms.CharField(
+        max_length=1000, required=False, help_text="Empty: the Procfile's web: line, or detected"
+    )
     subdirectory = forms.CharField(max_length=300, required=False)

@@ -246,6 +246,10 @@ WORKSPACE_DIR = Path(envstr("WORKSPACE_DIR", str(VAR_DIR / "workspace")))
 CLONE_TIMEOUT = envint("CLONE_TIMEOUT", 120, minimum=1)
 BUILD_TIMEOUT = envint("BUILD_TIMEOUT", 900, minimum=1)
 HEALTH_TIMEOUT = envint("HEALTH_TIMEOUT", 60, minimum=1)
+# The pre-deploy (release) command, run once per deployment before the switch.
+RELEASE_TIMEOUT = envint("RELEASE_TIMEOUT", 600, minimum=1)
+# Building a missing base image (another Debian suite) on first need.
+BASE_IMAGE_BUILD_TIMEOUT = envint("BASE_IMAGE_BUILD_TIMEOUT", 1200, minimum=60)
 STOP_TIMEOUT = envint("STOP_TIMEOUT", 10, minimum=0)
 HEARTBEAT_INTERVAL = envint("HEARTBEAT_INTERVAL", 10, minimum=1)
 STALE_AFTER = envint("STALE_AFTER", 120, minimum=5)
@@ -304,6 +308,10 @@ BASE_IMAGES = {
     "go": envstr("GO_BASE_IMAGE", f"{BASE_IMAGE_PREFIX}/go:bookworm"),
     "static": envstr("STATIC_BASE_IMAGE", f"{BASE_IMAGE_PREFIX}/static:bookworm"),
 }
+# Where the engine reaches a registry: the image of each Python version the
+# repositories ask for, e.g. "python:{version}-slim"; empty: Debian's suites.
+PYTHON_IMAGE_TEMPLATE = envstr("PYTHON_IMAGE_TEMPLATE", "")
+GO_IMAGE_TEMPLATE = envstr("GO_IMAGE_TEMPLATE", "")  # e.g. "golang:{version}"
 # What a build may start from besides the base images and its service's own images
 # (deployments/image_policy.py): patterns over full image names that the engine may
 # pull, '*' for any run of characters, e.g. "docker.io/library/*". Empty: none.
@@ -322,9 +330,6 @@ RECONCILE_INTERVAL = envint("RECONCILE_INTERVAL", 60, minimum=5)
 RECONCILE_MAX_CHANGES = envint("RECONCILE_MAX_CHANGES", 50, minimum=1)
 RECONCILE_AT_START = envbool("RECONCILE_AT_START", True)
 
-# How often beat looks for stale deployments and expired environments.
-REAP_INTERVAL = envint("REAP_INTERVAL", max(10, STALE_AFTER // 4), minimum=1)
-ENVIRONMENT_EXPIRY_INTERVAL = envint("ENVIRONMENT_EXPIRY_INTERVAL", 60, minimum=1)
 # How often beat looks for stale deployments and expired environments.
 REAP_INTERVAL = envint("REAP_INTERVAL", max(10, STALE_AFTER // 4), minimum=1)
 ENVIRONMENT_EXPIRY_INTERVAL = envint("ENVIRONMENT_EXPIRY_INTERVAL", 60, minimum=1)

@@ -23,18 +23,21 @@
 # image); otherwise it is rebuilt together with everything built on it.
 # Needs root only when the debian image has to be (re)built (debootstrap).
 #
-# Usage: scripts/build-base-images.sh [--force] [--verbose]
+# Other Debian suites carry other language versions (trixie: Python 3.13,
+# sid: 3.14); the platform builds those on first need with --suite and --only
+# (deployments/base_images.py), and an operator can build them ahead of time.
+#
+# Usage: scripts/build-base-images.sh [--force] [--verbose] [--suite SUITE] [--only NAME]
 set -euo pipefail
 
 # Bump when the image contents defined here change, to rebuild everywhere.
 readonly BASE_VERSION=1
-readonly SUITE=bookworm
+SUITE=bookworm
 readonly APP_UID=10001
 
 PREFIX=${BASE_IMAGE_PREFIX:-m3o-base}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-DEBIAN_IMAGE="$PREFIX/debian:$SUITE"
 DERIVED=(python node go static)
 readonly CA_FILE=/etc/ssl/certs/ca-certificates.crt
 readonly LABEL_VERSION=org.m3o.base-version
@@ -43,14 +46,30 @@ readonly LABEL_PARENT=org.m3o.base-parent
 
 force=0
 verbose=0
-for arg in "$@"; do
-  case $arg in
+only=""
+while [ $# -gt 0 ]; do
+  case $1 in
     --force) force=1 ;;
     -v|--verbose) verbose=1 ;;
+    --suite) SUITE=${2:-}; shift ;;
+    --only) only=${2:-}; shift ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-    *) echo "build-base-images: unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    *) echo "build-base-images: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+case $SUITE in
+  bookworm|trixie|sid) ;;
+  *) echo "build-base-images: unknown suite: $SUITE (bookworm, trixie or sid)" >&2; exit 2 ;;
+esac
+readonly SUITE
+if [ -n "$only" ]; then
+  case " ${DERIVED[*]} " in
+    *" $only "*) DERIVED=("$only") ;;
+    *) echo "build-base-images: unknown image: $only (${DERIVED[*]})" >&2; exit 2 ;;
+  esac
+fi
+DEBIAN_IMAGE="$PREFIX/debian:$SUITE"
 
 die() { echo "build-base-images: $*" >&2; exit 1; }
 
@@ -184,11 +203,15 @@ build_debian() {
 
   # Host files debootstrap copies in; Docker provides its own at run time.
   rm -f "$rootfs/etc/resolv.conf" "$rootfs/etc/hostname"
-  cat >"$rootfs/etc/apt/sources.list" <<EOF
+  if [ "$SUITE" = sid ]; then  # unstable has no updates or security suites
+    echo "deb $MIRROR $SUITE main" >"$rootfs/etc/apt/sources.list"
+  else
+    cat >"$rootfs/etc/apt/sources.list" <<EOF
 deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
 deb $SECURITY_MIRROR $SUITE-security main
 EOF
+  fi
   # Container-friendly apt/dpkg settings, as in Debian's official images.
   cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'EOF'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };

@@ -26,6 +26,8 @@ class InstanceSpec:
     port: int
     variables: dict[str, str] = field(default_factory=dict)
     limits: Limits = Limits(512, 1.0, 256)
+    command: tuple[str, ...] = ()  # instead of the image's CMD
+    one_off: bool = False  # runs to its end (the release command): no port, no restart
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,9 @@ class Runtime(Protocol):
     def remove_environment(self, environment_id: int) -> None: ...
 
     def restart(self, instance_id: str) -> None: ...
+
+    def listening_ports(self, instance_id: str) -> list[int]:
+        """The TCP ports the instance listens on, for a hint when it does not answer."""
 
     # What the reconciler compares with the database; every object here carries our labels.
     def instances(self) -> list[Found]: ...

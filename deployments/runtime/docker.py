@@ -23,6 +23,7 @@ from docker.utils.json_stream import json_stream
 
 from deployments import tree
 from deployments.errors import Cancelled, PlatformError
+from deployments.hints import listening_ports
 from deployments.runtime import docker_images, subnets
 from deployments.runtime.base import (
     AppExited,
@@ -40,6 +41,7 @@ from deployments.runtime.cgroups import BuildCgroup, BuildLimits, engine_support
 log = logging.getLogger(__name__)
 
 LABEL = "org.m3o"
+_NETWORK_ATTEMPTS = 32  # each failed try means another worker just got a subnet
 
 # The classic builder answers 500 to these, yet they are about the user's Dockerfile or context.
 _USER_BUILD_ERRORS = (
@@ -49,7 +51,6 @@ _USER_BUILD_ERRORS = (
     "cannot be empty",
     "forbidden path outside the build context",
 )
-_NETWORK_ATTEMPTS = 32  # each failed try means another worker just got a subnet
 
 
 def _labels(**ids: int) -> dict[str, str]:
@@ -377,7 +378,9 @@ class DockerRuntime:
                 networking_config={
                     network: EndpointConfig(self.client.api.api_version, aliases=[spec.alias])
                 },
-                ports={f"{spec.port}/tcp": ("127.0.0.1", None)},
+                # A one-off (the release command) serves nothing: no port, no address.
+                ports=None if spec.one_off else {f"{spec.port}/tcp": ("127.0.0.1", None)},
+                command=list(spec.command) or None,
                 mem_limit=f"{spec.limits.memory_mb}m",
                 memswap_limit=f"{spec.limits.memory_mb}m",
                 nano_cpus=int(spec.limits.cpus * 1e9),
@@ -392,6 +395,8 @@ class DockerRuntime:
             )
             try:
                 container.start()
+                if spec.one_off:
+                    return Instance(id=container.id, host_port=0)
                 container.reload()
                 bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{spec.port}/tcp") or []
                 if not bindings:
@@ -557,6 +562,23 @@ class DockerRuntime:
         with _engine_errors("setting the restart policy"):
             self.client.containers.get(instance_id).update(restart_policy={"Name": "unless-stopped"})
 
+    def listening_ports(self, instance_id: str) -> list[int]:
+        """The TCP ports the instance listens on, read from its own /proc/net (for a hint)."""
+        # The kernel's table of the container's network namespace, read through its
+        # first process: nothing of the (untrusted) image runs to answer.
+        with _engine_errors("asking the container for its ports"):
+            try:
+                pid = int(self.client.containers.get(instance_id).attrs["State"].get("Pid") or 0)
+            except NotFound:
+                return []
+        if pid <= 0:
+            return []
+        text = ""
+        for name in ("tcp", "tcp6"):
+            with suppress(OSError):
+                text += Path(f"/proc/{pid}/net/{name}").read_text()[:200_000]
+        return listening_ports(text)
+
     def remove(self, instance_id: str) -> None:
         """Stop the instance (its app gets SIGTERM and STOP_TIMEOUT to finish), then remove it."""
         with _engine_errors("removing a container"):
@@ -640,10 +662,6 @@ class _Watchdog(threading.Thread):
             raise BuildTimedOut(f"The build timed out after {int(timeout)} s and was stopped.")
 
 
-# The name the build's Dockerfile has in the context's tar, never on disk.
-DOCKERFILE_NAME = ".m3o.Dockerfile"
-
-
 def _label_id(summary: dict, key: str) -> int | None:
     value = (summary.get("Labels") or {}).get(f"{LABEL}.{key}", "")
     return int(value) if value.isdigit() else None
@@ -654,6 +672,10 @@ def _message(response: requests.Response) -> str:
         return str(response.json().get("message", ""))[:500]
     except ValueError:
         return response.text[:500]
+
+
+# The name the build's Dockerfile has in the context's tar, never on disk.
+DOCKERFILE_NAME = ".m3o.Dockerfile"
 
 
 def _dockerignore(context: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""manage.py deploy REPO_URL --name NAME [--env E] [--branch B] [--path P] [--user U] [--wait]"""
+"""manage.py deploy REPO_URL --name NAME [--env E] [--branch B] [--path P] [--start CMD] [--wait] ..."""
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -16,9 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("repository_url")
         parser.add_argument("--name", required=True, help="the service's name")
         parser.add_argument("--env", default="production", help="environment (created when missing)")
-        parser.add_argument("--branch", default="main")
+        parser.add_argument("--branch", default="", help="default: the repository's default branch")
         parser.add_argument("--path", default="", help="subdirectory of the repository")
         parser.add_argument("--port", type=int, default=None, help="the port the app listens on")
+        parser.add_argument("--start", default=None, help="start command (instead of Procfile/detection)")
+        parser.add_argument("--build", default=None, help="build command, run after the dependencies")
+        parser.add_argument("--release", default=None, help="pre-deploy command, run before the switch")
         parser.add_argument("--user", default=None, help="user name or email; default: the only superuser")
         parser.add_argument("--wait", action="store_true", help="print the log and wait for the result")
 
@@ -33,6 +36,9 @@ class Command(BaseCommand):
                 subdirectory=options["path"],
                 environment=options["env"],
                 port=options["port"],
+                start_command=options["start"],
+                build_command=options["build"],
+                predeploy_command=options["release"],
             )
         except actions.ActionError as exc:
             raise CommandError(str(exc)) from None
