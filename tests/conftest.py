@@ -155,6 +155,9 @@ def worker_factory(django_db_setup, django_db_blocker, tmp_path_factory):
     workers = []
 
     def start(queue: str, **env: str) -> Worker:
+        # Two live workers on one queue would share its tasks, each with its own settings.
+        if any(w.queue == queue and w.process.poll() is None for w in workers):
+            raise RuntimeError(f"a worker already serves the queue {queue!r}: give this one its own name")
         worker = Worker(queue, tmp_path_factory.mktemp("worker") / f"{queue}.log", env)
         workers.append(worker)
         return worker

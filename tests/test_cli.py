@@ -18,6 +18,7 @@ from django.conf import settings
 from api import tokens, uploads
 from deployments.models import Deployment, Service
 from tests.conftest import APPS, ROOT
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker]
 
@@ -117,7 +118,12 @@ def test_env_create_run_a_repository_rollback_and_delete(m3o, make_repo):
     assert m3o.ok("delete", "site").strip() == "site deleted."
     assert not Service.objects.filter(pk=service_id).exists()
     labels = {"label": [f"org.m3o.platform={settings.PLATFORM_NAME}", f"org.m3o.service={service_id}"]}
-    assert docker.from_env().containers.list(all=True, filters=labels) == []
+    # The worker removes the containers after the delete is committed.
+    eventually(
+        lambda: docker.from_env().containers.list(all=True, filters=labels) == [],
+        timeout=60,
+        message="the deleted service's containers are still there",
+    )
     assert "No services yet." in m3o.ok("status")
 
 
@@ -196,5 +202,6 @@ def test_the_readme_shows_the_cli_quick_start_in_five_lines_or_fewer():
     block = readme.split("CLI quick start", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     commands = block.strip().splitlines()
     assert 1 < len(commands) <= 5
-    assert commands[0].startswith("m3o login")
+    assert commands[0].startswith("pipx install http://127.0.0.1:8000/cli/m3o-")
+    assert commands[1].startswith("m3o login --url http://127.0.0.1:8000 ")
     assert any(line.startswith("m3o run .") for line in commands)

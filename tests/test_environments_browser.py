@@ -13,6 +13,7 @@ from deployments.models import Deployment
 from environments.models import Environment
 from tests.browser import log_in
 from tests.conftest import log_text, wait_for
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
 
@@ -63,7 +64,14 @@ def test_personal_environment_from_copy_to_deletion(worker, live_server, page, a
     page.get_by_role("button", name="Delete environment").click()
     expect(page.get_by_text("dev-alice deleted")).to_be_visible()
     client = docker.from_env()
-    assert client.containers.list(all=True, filters={"label": f"org.m3o.environment={dev.pk}"}) == []
-    assert client.networks.list(names=[f"{settings.PLATFORM_NAME}-env-{dev.pk}"]) == []
+    # The worker removes what the deleted environment ran, after the deletion is committed.
+    eventually(
+        lambda: (
+            client.containers.list(all=True, filters={"label": f"org.m3o.environment={dev.pk}"}) == []
+            and client.networks.list(names=[f"{settings.PLATFORM_NAME}-env-{dev.pk}"]) == []
+        ),
+        timeout=60,
+        message="the deleted environment's containers or network are still there",
+    )
     production.refresh_from_db()
     assert production.state == "running"
