@@ -87,7 +87,7 @@ class Collector(threading.Thread):
                 if at <= newest:  # "since" counts whole lines from that time again
                     continue
                 newest = at
-                runtime_logs.append(deployment_id, [(stamp, text)])
+                runtime_logs.append_newer(deployment_id, stamp, text)
                 if not self.holding.is_set():
                     return
         except (PlatformError, redis.RedisError) as exc:

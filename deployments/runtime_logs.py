@@ -67,6 +67,34 @@ def append(deployment_id: int, pairs: list[tuple[str, str]], client: redis.Redis
         pipe.execute()
 
 
+def append_newer(deployment_id: int, stamp: str, text: str) -> bool:
+    """Store one line unless the stream already holds a line as new or newer.
+
+    Two followers of one instance can overlap (a worker that lost its lease finishing
+    its last line while another takes over, or one that resumes from a stale mark);
+    the check and the append are one step under WATCH, so each line is stored once
+    and the stream stays in the order the instance printed.
+    """
+    at = nanoseconds(stamp)
+    name = key(deployment_id)
+    with redis_client().pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(name)
+                newest = pipe.xrevrange(name, count=1)
+                if newest and at <= nanoseconds(line_from(*newest[0]).time):
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                cap = settings.RUNTIME_LOG_MAX_LINES
+                pipe.xadd(name, {"t": stamp, "x": clean(text)}, maxlen=cap, approximate=True)
+                pipe.expire(name, settings.RUNTIME_LOG_KEEP_SECONDS)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
 def last_stamp(deployment_id: int, client: redis.Redis | None = None) -> int:
     """The newest stored line's time in nanoseconds, 0 when none: where the collector resumes."""
     entries = (client or redis_client()).xrevrange(key(deployment_id), count=1)

@@ -80,6 +80,39 @@ def test_the_store_is_capped_and_expires(settings):
         redis_client().delete(name)
 
 
+def test_overlapping_followers_store_each_line_once_in_order(settings):
+    """A worker that lost its lease and the one that took over, both copying one instance:
+    each line is stored once, and a follower starting from the beginning adds nothing old."""
+    import threading
+
+    settings.RUNTIME_LOG_MAX_LINES = 10_000
+    deployment_id = 987651
+    name = runtime_logs.key(deployment_id)
+    redis_client().delete(name)
+    lines = [(f"2026-01-01T00:00:{i // 100:02d}.{i % 100:02d}0000000Z", f"tick {i}") for i in range(300)]
+    barrier = threading.Barrier(3)
+
+    def follower(start: int) -> None:
+        barrier.wait()
+        for stamp, text in lines[start:]:
+            runtime_logs.append_newer(deployment_id, stamp, text)
+
+    try:
+        threads = [threading.Thread(target=follower, args=(start,)) for start in (0, 0, 150)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stored = [line.text for line in runtime_logs.recent(deployment_id, tail=1000)]
+        numbers = [int(text.split()[1]) for text in stored]
+        # Strictly increasing: nothing twice, nothing older after something newer.
+        assert numbers == sorted(set(numbers))
+        assert numbers[-1] == 299
+        assert not runtime_logs.append_newer(deployment_id, *lines[0])
+    finally:
+        redis_client().delete(name)
+
+
 def test_one_worker_per_engine_collects(worker):
     """The session's worker holds the lease; a second collector stands by."""
     lease = f"{settings.PLATFORM_NAME}:lease:runtime-logs:{get_runtime().engine_id()}"
