@@ -181,6 +181,10 @@ def _wait_for_line(lines: queue.Queue, text: str, timeout: float) -> str:
     raise AssertionError(f"no line with {text!r} in:\n{''.join(seen)}")
 
 
+@pytest.mark.xfail(
+    reason="issue 12: in full runs the instance restarts mid-test (ticks start at 1 again)",
+    strict=False,
+)
 def test_logs_follow_shows_lines_printed_after_it_started(m3o, make_repo):
     m3o.ok("run", make_repo("ticker").url, "--name", "ticker")
     url = live("ticker", "production").url
