@@ -19,4 +19,5 @@ export WORKSPACE_DIR=${WORKSPACE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/m3o-test-work
 export UPLOADS_DIR=${UPLOADS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/m3o-test-uploads.XXXXXX")}
 trap 'rm -rf "$WORKSPACE_DIR" "$UPLOADS_DIR"' EXIT
 .venv/bin/python manage.py collectstatic --noinput -v0
-.venv/bin/pytest "$@"
+# The slowest tests are listed at the end, so a run that grows shows where.
+.venv/bin/pytest --durations=30 "$@"
