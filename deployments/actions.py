@@ -317,7 +317,9 @@ def _give_up(deployment: Deployment, now) -> None:
 def copy_services(source, target, user) -> list[Deployment]:
     """Copy every service of `source` (where it comes from, its variables) into `target`, and deploy."""
     from deployments.variables import copy_variables
+    from environments.access import ADMIN, can
 
+    with_secrets = can(user, source, ADMIN)
     deployments = []
     for original in Service.objects.filter(environment=source).order_by("name"):
         repository_url = original.repository_url
@@ -333,7 +335,7 @@ def copy_services(source, target, user) -> list[Deployment]:
             github_repository=original.github_repository,
             is_private=original.is_private,
         )
-        copy_variables(original, service)
+        copy_variables(original, service, with_secrets=with_secrets)
         deployments.append(request_deploy(service, user))
     return deployments
 

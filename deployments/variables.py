@@ -78,8 +78,13 @@ def resolve(service: Service) -> dict[str, str]:
     return values
 
 
-def copy_variables(source: Service, target: Service) -> None:
-    for variable in Variable.objects.filter(service=source):
+def copy_variables(source: Service, target: Service, *, with_secrets: bool) -> None:
+    """Copy the service's variables; secrets only when the person copying may read them
+    (an admin of the source environment), since a copy they own would let them print one."""
+    copied = Variable.objects.filter(service=source)
+    if not with_secrets:
+        copied = copied.filter(is_secret=False)
+    for variable in copied:
         Variable.objects.update_or_create(
             service=target,
             key=variable.key,
