@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import click
 import requests
 
+from cli import clean
 from cli.config import Settings
 
 TIMEOUT = 30
@@ -51,10 +52,10 @@ class Api:
         except (ValueError, AttributeError):
             message = response.reason or "no explanation"
         if response.status_code == 401:
-            return f"{message} (log in again with `m3o login`)"
+            return f"{clean.text(str(message))} (log in again with `m3o login`)"
         if response.status_code >= 500:
-            return f"The server failed ({response.status_code}): {message}"
-        return str(message)
+            return f"The server failed ({response.status_code}): {clean.text(str(message))}"
+        return clean.text(str(message))
 
     def get(self, path: str, **params) -> dict:
         return self._json(self._send("GET", path, params=params))
@@ -98,7 +99,7 @@ class Api:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        yield json.loads(line)
+                        yield clean.tree(json.loads(line))
         finally:
             response.close()
 
@@ -107,6 +108,6 @@ class Api:
         if response.status_code == 204 or not response.content:
             return {}
         try:
-            return response.json()
+            return clean.tree(response.json())
         except ValueError:
             raise CliError(f"The server answered with something that is not JSON ({response.url}).") from None

@@ -8,6 +8,7 @@ import time
 import click
 import requests
 
+from cli import clean
 from cli.client import TIMEOUT, VERSION, CliError
 
 
@@ -24,7 +25,7 @@ def _post(url: str, path: str, data: dict) -> tuple[int, dict]:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    return response.status_code, body
+    return response.status_code, clean.tree(body)
 
 
 def browser_login(url: str, open_browser: bool) -> str:

@@ -3,8 +3,9 @@ credentials at rest, rate limits behind a proxy, API bursts, the admin site's lo
 
 import pytest
 
+from api import tokens
 from deployments import actions, variables
-from environments.actions import add_member
+from environments.actions import add_member, create_environment
 from tests.test_api import api_client
 
 pytestmark = pytest.mark.django_db
@@ -32,3 +33,32 @@ def test_a_reader_cannot_copy_secrets_into_an_environment_of_their_own(
     copied = bob.environments.get(name="dev-bob").services.get()
     expected = {"GREETING": "hello"} | ({"API_KEY": "alices-s3cret"} if gets_secret else {})
     assert variables.resolve(copied) == expected
+
+
+NASTY = (
+    "a\x1b[2J\x1b[H"  # clear the screen, cursor home
+    "b\x1b]52;c;aGFja2Vk\x07"  # OSC 52: write the clipboard
+    "c\x1b]0;owned\x1b\\"  # retitle the window
+    "d\x9b31m\x08\x07\r\x7f"  # 8-bit CSI, backspace, bell, carriage return, DEL
+    "e\x1bPq#0\x1b\\f"  # a device control string
+)
+
+
+def test_cli_output_never_contains_escape_sequences_the_server_sent(live_server, alice, tmp_path):
+    from tests.test_cli import M3O
+
+    environment = create_environment(alice, name="prod", description=f"desc {NASTY}")
+    variables.set_variable(environment, "GREETING", f"value {NASTY}")
+    cli = M3O(tmp_path / "config", live_server.url)
+    _, raw = tokens.create_token(alice, f"laptop {NASTY}"[:60])
+    cli.ok("login", "--url", live_server.url, "--token", raw)
+    printed = [
+        cli("env", "list"),
+        cli("vars", "list", "--env", "prod"),
+        cli("vars", "list", "--env", "prod", "--json"),
+        cli("env", "create", "x" * 40),  # an error the server words
+    ]
+    everything = "".join(result.stdout + result.stderr for result in printed)
+    assert "value abcdef" in everything  # the text stays, the sequences go
+    for byte in "\x1b\x9b\x07\x08\r\x7f":
+        assert byte not in everything
