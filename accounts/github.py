@@ -15,6 +15,8 @@ from allauth.socialaccount.models import SocialToken
 from django.conf import settings
 from django.utils import timezone
 
+from accounts import sealed
+
 log = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
@@ -74,7 +76,7 @@ def user_token(user) -> str | None:
         return None
     if token.expires_at and token.expires_at <= timezone.now():
         return None
-    return token.token
+    return sealed.unseal(token.token)
 
 
 def validate_full_name(full_name: str) -> str:

@@ -1,13 +1,26 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _refuse_an_unreadable_key_ring(sender, **kwargs) -> None:
+    """A worker that cannot decrypt variables or tokens would fail every deploy: it does not start."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from portal import key_ring
+
+    try:
+        key_ring.check()
+    except ImproperlyConfigured as exc:
+        raise SystemExit(f"m3o worker: {exc}") from None  # Celery logs and swallows other exceptions here
 
 
 @worker_ready.connect

@@ -1,6 +1,11 @@
 """Issue 16's hardening, tried the way an attacker would: secrets copied by readers,
 credentials at rest, rate limits behind a proxy, API bursts, the admin site's login."""
 
+import io
+import os
+import subprocess
+import sys
+
 import pytest
 
 from api import tokens
@@ -62,3 +67,40 @@ def test_cli_output_never_contains_escape_sequences_the_server_sent(live_server,
     assert "value abcdef" in everything  # the text stays, the sequences go
     for byte in "\x1b\x9b\x07\x08\r\x7f":
         assert byte not in everything
+
+
+def test_the_stored_github_token_is_not_in_the_database_in_clear(alice, settings):
+    from allauth.socialaccount.models import SocialAccount, SocialToken
+    from django.core.management import call_command
+    from django.db import connection
+
+    from accounts import github
+
+    account = SocialAccount.objects.create(user=alice, provider="github", uid="1")
+    SocialToken.objects.create(account=account, token="gho_alices-repo-scope-token")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT token FROM socialaccount_socialtoken")
+        stored = cursor.fetchone()[0]
+    assert "gho_alices" not in stored
+    assert github.user_token(alice) == "gho_alices-repo-scope-token"
+    # A new key in front, the stored values re-encrypted, the old key dropped: still readable.
+    from cryptography.fernet import Fernet
+
+    settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode(), *settings.ENCRYPTION_KEYS]
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
+    settings.ENCRYPTION_KEYS = settings.ENCRYPTION_KEYS[:1]
+    assert github.user_token(alice) == "gho_alices-repo-scope-token"
+
+
+def test_a_key_ring_that_cannot_decrypt_refuses_to_start(transactional_db, alice):
+    from tests.conftest import ROOT, database_url
+
+    variables.set_variable(create_environment(alice, name="prod"), "TOKEN", "x", secret=True)
+    env = {**os.environ, "DATABASE_URL": database_url(), "SECRET_KEY": "a-rotated-secret-key"}
+    env.pop("ENCRYPTION_KEYS", None)
+    started = subprocess.run(
+        [sys.executable, "-c", "import portal.asgi"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert started.returncode != 0
+    assert "ENCRYPTION_KEYS cannot decrypt a variable stored in the database" in started.stderr

@@ -1,12 +1,14 @@
+from allauth.socialaccount.models import SocialToken
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts import sealed
 from deployments.models import Variable
 from portal import crypto
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored variable with the first key of ENCRYPTION_KEYS."
+    help = "Re-encrypt every stored variable and GitHub token with the first key of ENCRYPTION_KEYS."
 
     def handle(self, *args, **options):
         count = 0
@@ -15,4 +17,11 @@ class Command(BaseCommand):
                 variable.encrypted_value = crypto.rotate(variable.encrypted_value)
                 variable.save(update_fields=["encrypted_value"])
                 count += 1
-        self.stdout.write(f"Re-encrypted {count} variables.")
+            tokens = 0
+            for token in SocialToken.objects.select_for_update().iterator():
+                # A queryset update: the model's save would seal the values a second time.
+                SocialToken.objects.filter(pk=token.pk).update(
+                    token=sealed.rotate(token.token), token_secret=sealed.rotate(token.token_secret)
+                )
+                tokens += 1
+        self.stdout.write(f"Re-encrypted {count} variables and {tokens} GitHub tokens.")
