@@ -231,6 +231,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 # A worker outlives a restart of Redis: it reconnects for as long as it takes.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT = "portal.broker:Transport"  # Redis, mended for a restart of Redis
 DEPLOY_QUEUE = envstr("DEPLOY_QUEUE", "celery")
 
 # --- The pipeline -----------------------------------------------------------

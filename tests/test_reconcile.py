@@ -252,27 +252,37 @@ def test_a_deployment_in_flight_survives_a_redis_restart(
     worker_factory, transactional_db, engine_clean_up, admin_user, make_repo, own_redis
 ):
     """Redis goes away and comes back empty while a build runs: the build goes on, its log
-    is kept, it goes live, and `manage.py deploy --wait` (following through Redis) returns."""
+    is kept, it goes live, and `manage.py deploy --wait` (following through Redis) returns.
+    The worker lives on and takes the next deployment (portal/broker.py)."""
     url, restart = own_redis
     broker = {"REDIS_URL": url, "CELERY_BROKER_URL": url}
     steady = worker_factory("steady", **broker)
-    try:
-        repo = own_image(make_repo("slow-static"))
-        env = {**os.environ, **broker, "DATABASE_URL": database_url(), "DEPLOY_QUEUE": steady.queue}
-        waiting = subprocess.Popen(
-            [sys.executable, "manage.py", "deploy", repo.url, "--name", "web", "--wait"],
+    repo = own_image(make_repo("slow-static"))
+    env = {**os.environ, **broker, "DATABASE_URL": database_url(), "DEPLOY_QUEUE": steady.queue}
+
+    def deploy(name: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "deploy", repo.url, "--name", name, "--wait"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+
+    try:
+        waiting = deploy("web")
         eventually(lambda: Deployment.objects.filter(state=State.BUILDING).exists(), timeout=120)
         restart()
         out, err = waiting.communicate(timeout=240)
+        assert waiting.returncode == 0, out + err
+        assert steady.process.poll() is None, steady.log_path.read_text()[-3000:]
+        after = deploy("after")
+        out, err = after.communicate(timeout=240)
+        assert after.returncode == 0, out + err + steady.log_path.read_text()[-3000:]
     finally:
         steady.stop()  # before its Redis goes for good
-    assert waiting.returncode == 0, out + err
-    deployment = Deployment.objects.get()
-    assert deployment.state == State.RUNNING
-    assert "the slow step begins" in log_text(deployment)
-    assert "hello from slow-static" in requests.get(deployment.url, timeout=5).text
+    assert "Unrecoverable error" not in steady.log_path.read_text()
+    for deployment in Deployment.objects.all():
+        assert deployment.state == State.RUNNING
+        assert "hello from slow-static" in requests.get(deployment.url, timeout=5).text
+    assert "the slow step begins" in log_text(Deployment.objects.get(service__name="web"))
     assert unsettled() == []
 
 
