@@ -29,6 +29,7 @@ from deployments import (
     image_policy,
     logs,
     release,
+    runtime_logs,
     source,
     tenant_disk,
     variables,
@@ -127,6 +128,8 @@ def run(deployment_id: int) -> float | None:
     if deployment is None:
         log.info("deployment %s is not queued; nothing to do", deployment_id)
         return None
+    if deployment.attempts == 0:
+        runtime_logs.forget(deployment_id)
     current = Run(
         deployment=deployment,
         service=deployment.service,

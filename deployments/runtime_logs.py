@@ -101,6 +101,15 @@ def last_stamp(deployment_id: int, client: redis.Redis | None = None) -> int:
     return nanoseconds(line_from(*entries[0]).time) if entries else 0
 
 
+def forget(deployment_id: int) -> None:
+    """Drop what a stream of this id holds before the deployment's first run.
+
+    Deployment ids come from the database, the streams outlive it: after a database is
+    restored or made anew (every test run), a new deployment would show the lines of
+    an old one with its id, and resume after them."""
+    redis_client().delete(key(deployment_id))
+
+
 def valid_cursor(after: str) -> bool:
     return bool(_STREAM_ID.match(after))
 

@@ -1,5 +1,6 @@
 """The real `m3o` command, as a subprocess, against a live test server with a real worker and Docker."""
 
+import calendar
 import os
 import queue
 import shutil
@@ -181,10 +182,6 @@ def _wait_for_line(lines: queue.Queue, text: str, timeout: float) -> str:
     raise AssertionError(f"no line with {text!r} in:\n{''.join(seen)}")
 
 
-@pytest.mark.xfail(
-    reason="issue 12: in full runs the instance restarts mid-test (ticks start at 1 again)",
-    strict=False,
-)
 def test_logs_follow_shows_lines_printed_after_it_started(m3o, make_repo):
     m3o.ok("run", make_repo("ticker").url, "--name", "ticker")
     url = live("ticker", "production").url
@@ -195,6 +192,13 @@ def test_logs_follow_shows_lines_printed_after_it_started(m3o, make_repo):
         requests.get(url + "printed-after-logs-started", timeout=5)
         _wait_for_line(lines, "request /printed-after-logs-started", timeout=30)
         assert "tick" in m3o.ok("logs", "ticker", "--tail", "50", "--grep", "TICK")
+        asked_at = time.time()
+        recent = m3o.ok("logs", "ticker", "--since", "1m", "--grep", "TICK").splitlines()
+        assert recent
+        assert all("tick" in line for line in recent)
+        # Each line starts with its UTC time to the second: none from before that minute.
+        printed = [calendar.timegm(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) for line in recent]
+        assert min(printed) >= int(asked_at) - 61
         assert "==> " in m3o.ok("logs", "ticker", "--build")
     finally:
         os.killpg(follower.pid, 9)
