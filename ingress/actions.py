@@ -67,7 +67,7 @@ def check_domain(domain: Domain) -> Domain:
     )
     domain.verified_at, domain.checked_at, domain.check_result = verified_at, now, result.explanation[:300]
     if changed:
-        transaction.on_commit(routes.sync_quietly)
+        routes.sync_later()
     return domain
 
 

@@ -96,8 +96,19 @@ def load(live: dict[int, Deployment] | None = None, *, draining: bool = False) -
     RouteTable.objects.filter(pk=1).update(loaded_at=timezone.now())
 
 
+def sync_later() -> None:
+    """Have a worker load the routes once this transaction commits.
+
+    What the web process calls: loading asks the engine for the instances'
+    addresses, and only workers talk to the engine.
+    """
+    from ingress.tasks import load_routes
+
+    transaction.on_commit(lambda: load_routes.apply_async(queue=settings.DEPLOY_QUEUE))
+
+
 def sync_quietly() -> None:
-    """For after a commit in a web request: the periodic sync retries what fails here."""
+    """On a worker, after a change: the periodic sync retries what fails here."""
     try:
         sync()
     except PlatformError as exc:

@@ -1,10 +1,9 @@
 """A deleted service (or environment, or user) takes its routes with it.
 
 Deleting cascades to Hostname and Domain rows; whoever deleted need not know
-about the proxy: the routes are reloaded once the deletion is committed.
+about the proxy: a worker reloads the routes once the deletion is committed.
 """
 
-from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
@@ -14,6 +13,6 @@ from ingress.models import Domain, Hostname
 @receiver(post_delete, sender=Hostname)
 @receiver(post_delete, sender=Domain)
 def _reload_routes(sender, **kwargs) -> None:
-    from ingress.routes import sync_quietly
+    from ingress.routes import sync_later
 
-    transaction.on_commit(sync_quietly)
+    sync_later()
