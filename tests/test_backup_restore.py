@@ -1,0 +1,201 @@
+"""`make backup` and `make restore`: a wiped machine comes back from one archive.
+
+The backup is taken of a platform with a running service, a secret and an
+upload; then the engine is wiped (containers, networks, images), the old var/
+is removed, and the archive is restored by a fresh copy of the code into an
+empty database: users, environments, variables, secrets and the service all
+come back, the service answering through the proxy again.
+"""
+
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+
+from deployments import actions, variables
+from deployments.models import Deployment
+from ingress.names import service_url
+from portal import backup, restore
+from tests.conftest import ROOT, clean_engine, database_url, log_text, wait_for
+from tests.waiting import eventually
+
+
+def fresh_clone(target: Path) -> Path:
+    """The code as a new checkout has it: tracked files (and new ones not ignored), no var/."""
+    names = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, names):
+        source = ROOT / name
+        if source.is_file() and not name.startswith("var/"):
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def platform_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    """The settings of a `make run` machine: the keys come from var/local.env only."""
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ENCRYPTION_KEYS", "M3O_VAR_DIR"}}
+    env["M3O_ETC_DIR"] = str(tmp_path / "no-etc")  # never this machine's production settings
+    env.update(values)
+    return env
+
+
+def run_python(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture
+def restored_database():
+    """An empty database on the same server, dropped afterwards."""
+    db = connection.settings_dict
+    name = f"{db['NAME']}_restored"[:63]
+    params = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "password": db["PASSWORD"] or None}
+    params = {k: v for k, v in params.items() if v}
+
+    def drop():
+        with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    drop()
+    url = database_url().rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    drop()
+
+
+@pytest.mark.docker
+def test_a_wiped_machine_comes_back_from_its_backup(
+    worker, alice, make_repo, localhost_names, tmp_path, restored_database
+):
+    repo = make_repo("ticker")
+    deployment = wait_for(actions.deploy_repository(alice, name="web", repository_url=repo.url))
+    assert deployment.state == Deployment.State.RUNNING, log_text(deployment)
+    service = deployment.service
+    # The instance started again at restore gets the variables as they are then.
+    variables.set_variable(service.environment, "GREETING", "hello-from-a-secret", secret=True)
+    variables.set_variable(service, "PLAIN", "a plain value")
+    upload = Path(settings.UPLOADS_DIR) / "probe" / "file.txt"
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_text("uploaded before the backup")
+
+    old_var = tmp_path / "old-var"
+    old_var.mkdir()
+    keys = ",".join(settings.ENCRYPTION_KEYS)
+    (old_var / "local.env").write_text(f"SECRET_KEY={settings.SECRET_KEY}\nENCRYPTION_KEYS={keys}\n")
+    archive = tmp_path / "backups" / "m3o.tar"
+    made = run_python(
+        ["-m", "portal.backup", "--out", str(archive)],
+        cwd=ROOT,
+        env=platform_env(tmp_path, M3O_VAR_DIR=str(old_var), DATABASE_URL=database_url()),
+    )
+    assert made.returncode == 0, made.stderr
+    assert f"Backup written to {archive}" in made.stdout
+    assert "1 users, 1 environments, 1 services, 1 running deployments, 2 variables" in made.stdout
+    assert "images of the running deployments: 1" in made.stdout
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    with tarfile.open(archive) as tar:
+        assert tar.getnames()[0] == "manifest.json"
+        members = set(tar.getnames())
+    assert {"settings/local.env", "database/postgres.dump", "uploads/probe/file.txt"} <= members
+    assert "images/images.tar.gz" in members
+
+    # The machine is wiped: no container, network or image of the platform, no var/, no uploads.
+    clean_engine()
+    shutil.rmtree(old_var)
+    upload.unlink()
+    assert requests.get(service_url(service), timeout=10).status_code != 200
+
+    clone = fresh_clone(tmp_path / "clone")
+    env = platform_env(tmp_path, DATABASE_URL=restored_database)
+    for name in ("UPLOADS_DIR", "WORKSPACE_DIR"):
+        env.pop(name, None)  # this checkout's own var/
+    restored = run_python(["-m", "portal.restore", str(archive)], cwd=clone, env=env)
+    assert restored.returncode == 0, restored.stderr + restored.stdout
+    assert "started again by the reconciler: 1 deployments" in restored.stdout, restored.stdout
+
+    assert stat.S_IMODE((clone / "var" / "local.env").stat().st_mode) == 0o600
+    assert (clone / "var" / "uploads" / "probe" / "file.txt").read_text() == "uploaded before the backup"
+    eventually(
+        lambda: requests.get(service_url(service), timeout=10).text == "ticker v1 hello-from-a-secret",
+        timeout=30,
+        message="the restored service does not answer through the proxy with its secret",
+    )
+    shown = run_python(
+        ["manage.py", "shell", "-c", READ_BACK.replace("SERVICE_ID", str(service.pk))], cwd=clone, env=env
+    )
+    assert shown.returncode == 0, shown.stderr
+    state = json.loads(shown.stdout.strip().splitlines()[-1])
+    assert state == {
+        "users": ["alice"],
+        "environments": ["production"],
+        "services": ["web"],
+        "variables": {"GREETING": "hello-from-a-secret", "PLAIN": "a plain value"},
+    }
+
+    # A second restore would overwrite a platform in use: refused unless FORCE=1.
+    again = run_python(["-m", "portal.restore", str(archive)], cwd=clone, env=env)
+    assert again.returncode == 1
+    assert "already has users" in again.stderr
+    assert "FORCE=1" in again.stderr
+
+
+READ_BACK = """
+import json
+from django.contrib.auth import get_user_model
+from deployments.models import Service
+from deployments.variables import resolve
+from environments.models import Environment
+print(json.dumps({
+    "users": sorted(get_user_model().objects.values_list("username", flat=True)),
+    "environments": sorted(Environment.objects.values_list("name", flat=True)),
+    "services": sorted(Service.objects.values_list("name", flat=True)),
+    "variables": resolve(Service.objects.get(pk=SERVICE_ID)),
+}))
+"""
+
+
+def _archive(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    path = tmp_path / "crafted.tar"
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _manifest(**checksums: str) -> bytes:
+    return json.dumps({"format": backup.FORMAT, "checksums": checksums}).encode()
+
+
+def test_a_crafted_archive_writes_nothing_outside_and_is_refused(tmp_path):
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    escaping = _archive(tmp_path, {"manifest.json": _manifest(), "../../outside.txt": b"x"})
+    with pytest.raises(backup.BackupError, match="not a readable backup"):
+        restore._unpack(escaping, stage)
+    assert not (tmp_path / "outside.txt").exists()
+    assert not (tmp_path.parent / "outside.txt").exists()
+
+    damaged = _archive(
+        tmp_path,
+        {"manifest.json": _manifest(**{"database/db.sqlite3": "0" * 64}), "database/db.sqlite3": b"y"},
+    )
+    with pytest.raises(backup.BackupError, match="damaged"):
+        restore._unpack(damaged, tmp_path / "stage2")
+    with pytest.raises(backup.BackupError, match="not written by `make backup`"):
+        restore._unpack(_archive(tmp_path, {"notes.txt": b"z"}), tmp_path / "stage3")
