@@ -4,6 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from api import tokens
+from api.throttles import charge_failed_token
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -19,6 +20,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The Authorization header should be 'Bearer <token>'.")
         user = tokens.user_for(raw)
         if user is None:
+            charge_failed_token(request)
             raise exceptions.AuthenticationFailed(
                 "This token is not valid: it was revoked, it has expired or it never existed. "
                 "Create a new one on the Tokens page."

@@ -10,6 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from api import device
+from portal.client_address import address
 
 _DEVICE_ERROR = inline_serializer(
     "DeviceError", {"error": serializers.CharField(), "error_description": serializers.CharField()}
@@ -40,7 +41,7 @@ def start(request):
     """Start a browser sign-in: show `user_code` and `verification_uri` to the person, then poll."""
     name = request.data.get("client_name") if isinstance(request.data, dict) else None
     try:
-        login, device_code = device.start(str(name or ""), request.META.get("REMOTE_ADDR", ""))
+        login, device_code = device.start(str(name or ""), address(request))
     except device.DeviceError as exc:
         return Response({"error": exc.code, "error_description": str(exc)}, status=429)
     page = request.build_absolute_uri(reverse("device"))

@@ -17,6 +17,7 @@ _ERRORS = {
     "406": "The Accept header asks for a type the API does not give.",
     "413": "The upload is too large.",
     "415": "The body's content type is not one the API reads.",
+    "429": "Too many requests; Retry-After says how many seconds to wait.",
     "503": "The container engine did not answer.",
 }
 

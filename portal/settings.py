@@ -435,6 +435,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.handle",
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttles.PersonRateThrottle", "api.throttles.AnonymousRateThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -456,6 +457,15 @@ SPECTACULAR_SETTINGS = {
         "api.schema.add_error_responses",
     ],
 }
+# Requests a minute to the API (api/throttles.py): per person, and per client address
+# for calls without a token; over it, 429 with Retry-After.
+API_RATE_LIMIT = envstr("API_RATE_LIMIT", "600/min")
+API_ANON_RATE_LIMIT = envstr("API_ANON_RATE_LIMIT", "60/min")
+# How many reverse proxies of the operator's own stand in front of the web process
+# (each appends to X-Forwarded-For): rate limits and the audit log take the client's
+# address from there (portal/client_address.py). 0: the connection's address.
+TRUSTED_PROXIES = envint("TRUSTED_PROXIES", 0, minimum=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXIES
 UPLOADS_DIR = Path(envstr("UPLOADS_DIR", str(VAR_DIR / "uploads")))
 UPLOAD_MAX_MB = envint("UPLOAD_MAX_MB", 50, minimum=1)
 API_STREAM_SECONDS = envint("API_STREAM_SECONDS", 3600, minimum=10)

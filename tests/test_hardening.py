@@ -104,3 +104,52 @@ def test_a_key_ring_that_cannot_decrypt_refuses_to_start(transactional_db, alice
     )  # fmt: skip
     assert started.returncode != 0
     assert "ENCRYPTION_KEYS cannot decrypt a variable stored in the database" in started.stderr
+
+
+def test_twenty_failed_logins_from_one_client_behind_the_proxy_do_not_lock_out_another(
+    client, alice, settings
+):
+    from django.urls import reverse
+
+    settings.TRUSTED_PROXIES = settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    login = reverse("account_login")
+    answers = [
+        client.post(
+            login,
+            {"login": f"guess{i}@example.com", "password": "wrong-password"},
+            REMOTE_ADDR="127.0.0.1",  # the proxy
+            # The attacker forges a first entry each time; the proxy appends the real address.
+            HTTP_X_FORWARDED_FOR=f"10.9.8.{i}, 203.0.113.9",
+        ).content.decode()
+        for i in range(20)
+    ]
+    # The attacker is held back, forged entries or not.
+    assert "Too many failed login attempts" not in answers[0]
+    assert "Too many failed login attempts" in answers[-1]
+    signed_in = client.post(
+        login,
+        {"login": alice.email, "password": "alice-password-1"},
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+    )
+    assert signed_in.status_code == 302, signed_in.content[:300]
+
+
+def test_an_api_burst_gets_429_with_retry_after(alice, settings):
+    from rest_framework.test import APIClient
+
+    settings.API_RATE_LIMIT = "5/min"
+    settings.API_ANON_RATE_LIMIT = "5/min"
+    alices = api_client(alice)
+    answers = [alices.get("/api/environments/") for _ in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    assert 0 < int(answers[-1]["Retry-After"]) <= 60
+    assert "Request was throttled" in answers[-1].json()["error"]
+    # Guessing tokens from one address is held back the same way, before the 401s run out.
+    guesser = APIClient()
+    guesser.credentials(HTTP_AUTHORIZATION="Bearer m3o_guess")
+    guesses = [guesser.get("/api/environments/").status_code for _ in range(6)]
+    assert guesses == [401] * 5 + [429]
+    # Calls without a token at all, to the endpoints open to them.
+    starts = [APIClient().get("/api/schema/").status_code for _ in range(6)]
+    assert starts[-1] == 429
