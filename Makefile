@@ -14,7 +14,7 @@ export BUILD_CA_BUNDLE := $(CA_BUNDLE)
 # var/local.env, which manage.py, the worker and the tests read too.
 run: setup local-settings migrate static
 	@$(PY) manage.py ensure_admin
-	@echo "Dashboard: http://127.0.0.1:8000"
+	@echo "Dashboard: http://127.0.0.1:8000 (admin@localhost; its password is in var/admin-password)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 test: export WITH_TEST_DEPS := 1

@@ -1,12 +1,16 @@
-"""GitHub tokens at rest: encrypted with the variables' key ring (portal/crypto.py).
+"""GitHub tokens and two-factor secrets at rest: encrypted with the variables' key
+ring (portal/crypto.py).
 
 allauth saves the token it gets at sign-in (SOCIALACCOUNT_STORE_TOKENS) in its own
 model, which has no notion of encryption; a pre_save signal seals the values on
 their way into the database and a post_save one puts the clear values back on
 the object in memory, so allauth's code keeps working with what it saved.
-Read a stored token only through `unseal`.
+Read a stored token only through `unseal`. allauth's MFA asks its adapter to
+encrypt TOTP secrets and recovery-code seeds, and by default stores them as
+they are; MFAAdapter seals them the same way.
 """
 
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.models import SocialToken
 from django.db.models.signals import post_save, pre_save
 
@@ -44,3 +48,11 @@ def _clear_after_saving(sender, instance: SocialToken, **kwargs) -> None:
 def connect() -> None:
     pre_save.connect(_seal_before_saving, sender=SocialToken, dispatch_uid="seal-social-token")
     post_save.connect(_clear_after_saving, sender=SocialToken, dispatch_uid="clear-social-token")
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        return seal(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return unseal(encrypted_text)

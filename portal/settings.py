@@ -143,6 +143,7 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_STORE_TOKENS = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "M3O"
+MFA_ADAPTER = "accounts.sealed.MFAAdapter"  # TOTP secrets encrypted like variables
 
 # GitHub, or GitHub Enterprise, or the tests' local stand-in.
 GITHUB_URL = envstr("GITHUB_URL", "https://github.com").rstrip("/")

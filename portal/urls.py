@@ -1,8 +1,13 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
 from api import cli_views, device_views
 from deployments import webhook_views
+
+# The admin site signs in through allauth like everyone else: its rate limits and
+# the second factor apply, and Django's own admin login form never checks a password.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -153,3 +153,49 @@ def test_an_api_burst_gets_429_with_retry_after(alice, settings):
     # Calls without a token at all, to the endpoints open to them.
     starts = [APIClient().get("/api/schema/").status_code for _ in range(6)]
     assert starts[-1] == 429
+
+
+def test_the_admin_site_signs_in_through_allauth_with_the_second_factor(client, settings, tmp_path):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal import auth as totp
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    settings.VAR_DIR = tmp_path
+    printed = io.StringIO()
+    call_command("ensure_admin", stdout=printed)
+    password_file = tmp_path / "admin-password"
+    password = password_file.read_text().strip()
+    assert password not in printed.getvalue()
+    assert str(password_file) in printed.getvalue()
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    admin = get_user_model().objects.get(email="admin@localhost")
+    secret = totp.generate_totp_secret()
+    totp.TOTP.activate(admin, secret)
+    assert secret not in str(Authenticator.objects.values_list("data", flat=True).get())
+
+    def signed_in() -> bool:
+        return client.get("/admin/").status_code == 200
+
+    # Django's own admin form no longer checks passwords.
+    client.post("/admin/login/", {"username": "admin", "password": password})
+    assert not signed_in()
+    assert client.get("/admin/", follow=True).redirect_chain[-1][0].startswith(reverse("account_login"))
+    # The password alone is not enough: the second factor is asked for.
+    asked = client.post(reverse("account_login"), {"login": "admin@localhost", "password": password})
+    assert asked.url.startswith(reverse("mfa_authenticate"))
+    assert not signed_in()
+    wrong = client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert wrong.status_code == 200
+    assert not signed_in()
+    settings.MFA_TOTP_TOLERANCE = 1  # a code made at the end of a period still counts in the next
+    now = list(totp.yield_hotp_counters_from_time())[1]
+    code = totp.format_hotp_value(totp.hotp_value(secret, now))
+    client.post(reverse("mfa_authenticate"), {"code": code})
+    assert signed_in()
+    # And the admin's address is held by the login's rate limit like anyone's.
+    client.logout()
+    for _ in range(6):
+        held = client.post(reverse("account_login"), {"login": "admin@localhost", "password": "guess"})
+    assert "Too many failed login attempts" in held.content.decode()
