@@ -58,13 +58,16 @@ lint: venv
 
 # Backup, restore and upgrade (README, "Running it on a server"). They read the
 # settings as the processes do: /etc/m3o/m3o.env (M3O_ENV_FILE), var/local.env, the environment.
-.PHONY: backup restore
+.PHONY: backup restore upgrade
 backup: venv
 	@$(PY) -m portal.backup $(if $(OUT),--out "$(OUT)") $(if $(filter 0 no,$(IMAGES)),--no-images)
 
 restore: setup
 	@test -n "$(ARCHIVE)" || { echo "Say which archive: make restore ARCHIVE=path/to/m3o-backup-....tar" >&2; exit 1; }
 	@$(PY) -m portal.restore "$(ARCHIVE)" $(if $(filter 1 yes,$(FORCE)),--force)
+
+upgrade:
+	@scripts/upgrade.sh $(REF)
 
 
 superuser:

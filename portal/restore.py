@@ -167,9 +167,14 @@ def _database(stage: Path, manifest: dict, force: bool) -> None:
             target.with_name(target.name + suffix).unlink(missing_ok=True)
         os.replace(copy, target)
         return
+    from django.db.utils import DatabaseError
+
     with connection.cursor() as cursor:  # an empty schema: pg_restore then makes every table anew
-        cursor.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        cursor.execute("CREATE SCHEMA public")
+        try:
+            cursor.execute("DROP SCHEMA IF EXISTS public CASCADE")
+            cursor.execute("CREATE SCHEMA IF NOT EXISTS public")
+        except DatabaseError:  # a role that does not own the schema: remove what it owns
+            cursor.execute("DROP OWNED BY CURRENT_USER")
     connection.close()
     run(
         [tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
@@ -182,9 +187,21 @@ def _database(stage: Path, manifest: dict, force: bool) -> None:
 def _replace_tree(source: Path, target: Path) -> int:
     if not source.is_dir():
         return 0
+    existed = target.is_dir()
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    _own_like(target, target if existed else target.parent)
     return sum(len(files) for _, _, files in os.walk(source))
+
+
+def _own_like(target: Path, reference: Path) -> None:
+    """Restored files belong to whoever owns the folder they go to (the web process's user in production)."""
+    if os.geteuid() != 0:
+        return
+    owner = reference.stat()
+    for folder, dirs, files in os.walk(target):
+        for name in [".", *dirs, *files]:
+            os.lchown(Path(folder) / name, owner.st_uid, owner.st_gid)
 
 
 def _images(stage: Path, manifest: dict) -> int:
@@ -214,7 +231,10 @@ def _redeploy_missing_images() -> list[str]:
 
 def restore(archive: Path, *, force: bool = False) -> list[str]:
     """Restore everything in the archive; return what was done, for the operator."""
-    with tempfile.TemporaryDirectory(prefix=".m3o-restore-", dir=archive.resolve().parent) as tmp:
+    beside = archive.resolve().parent  # room for the images, unlike a small /tmp; unless read-only
+    with tempfile.TemporaryDirectory(
+        prefix=".m3o-restore-", dir=beside if os.access(beside, os.W_OK) else None
+    ) as tmp:
         stage = Path(tmp)
         os.chmod(stage, 0o700)
         manifest = _unpack(archive, stage)
@@ -241,6 +261,7 @@ def restore(archive: Path, *, force: bool = False) -> list[str]:
 
     changes = reconcile(budget=10_000) or []
     counts = manifest["counts"]
+    started = sum(change.startswith("started deployment") for change in changes)
     done = [
         f"Restored the backup of {manifest['created_at']} "
         f"(code {manifest['code_commit'][:12] or 'unknown'}):",
@@ -250,7 +271,7 @@ def restore(archive: Path, *, force: bool = False) -> list[str]:
         f"  uploads: {uploads} files in {settings.UPLOADS_DIR}",
         f"  proxy state and certificates: {ingress} files in {settings.INGRESS_STATE_DIR}",
         f"  images loaded: {images}",
-        f"  started again by the reconciler: {sum('again' in change for change in changes)} deployments",
+        f"  started again by the reconciler: {started} deployments",
     ]
     if redeployed:
         done.append(f"  deployed again from their repositories (no image): {', '.join(redeployed)}")

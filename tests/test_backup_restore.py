@@ -1,19 +1,26 @@
-"""`make backup` and `make restore`: a wiped machine comes back from one archive.
+"""`make upgrade`, `make backup` and `make restore` against a real engine, proxy and database.
 
-The backup is taken of a platform with a running service, a secret and an
-upload; then the engine is wiped (containers, networks, images), the old var/
-is removed, and the archive is restored by a fresh copy of the code into an
-empty database: users, environments, variables, secrets and the service all
-come back, the service answering through the proxy again.
+An upgrade: a checkout of the previous commit is brought to this one by
+scripts/upgrade.sh (fetch, dependencies, migrations, static files) and its
+worker restarts on the new code, running its reconcile pass, while a client
+asks a deployed app through the proxy and counts no failure.
+
+A restore: the backup is taken of a platform with a running service, a secret
+and an upload; then the engine is wiped (containers, networks, images), the old
+var/ is removed, and the archive is restored by a fresh copy of the code into an
+empty database: users, environments, variables, secrets and the service all come
+back, the service answering through the proxy again.
 """
 
 import io
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import sysconfig
 import tarfile
 from pathlib import Path
 
@@ -27,7 +34,8 @@ from deployments import actions, variables
 from deployments.models import Deployment
 from ingress.names import service_url
 from portal import backup, restore
-from tests.conftest import ROOT, clean_engine, database_url, log_text, wait_for
+from tests.conftest import ROOT, WORKER_ENV, clean_engine, database_url, log_text, wait_for
+from tests.test_ingress import Client
 from tests.waiting import eventually
 
 
@@ -59,6 +67,58 @@ def run_python(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Co
     )
 
 
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def light_venv(checkout: Path) -> Path:
+    """A virtualenv of the checkout's own that sees this one's packages, so nothing installs into ours."""
+    python = ROOT / ".venv" / "bin" / "python"
+    subprocess.run([str(python), "-m", "venv", "--without-pip", str(checkout / ".venv")], check=True)
+    site = next((checkout / ".venv" / "lib").glob("python3*/site-packages"))
+    ours = sysconfig.get_paths()["purelib"]
+    (site / "m3o-tests-parent.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    return checkout / ".venv" / "bin" / "python"
+
+
+class CheckoutWorker:
+    """A `celery worker` running the code of another checkout, reconciling as it starts."""
+
+    def __init__(self, checkout: Path, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [
+                str(checkout / ".venv" / "bin" / "python"), "-m", "celery", "-A", "portal", "worker",
+                "-Q", env["DEPLOY_QUEUE"], "--concurrency", "1", "-n", f"{env['DEPLOY_QUEUE']}@%h",
+                "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+            ],
+            cwd=checkout, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def wait_for_reconcile(self) -> None:
+        eventually(
+            lambda: (
+                b"reconcile_all" in self.log_path.read_bytes() and b"succeeded" in self.log_path.read_bytes()
+            ),
+            timeout=90,
+            interval=0.2,
+            message=lambda: (
+                f"the worker never finished its reconcile pass:\n{self.log_path.read_text()[-3000:]}"
+            ),
+        )
+
+    def stop(self) -> None:
+        """SIGTERM, as a service manager sends it: a warm shutdown."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
 @pytest.fixture
 def restored_database():
     """An empty database on the same server, dropped afterwards."""
@@ -78,12 +138,65 @@ def restored_database():
 
 
 @pytest.mark.docker
-def test_a_wiped_machine_comes_back_from_its_backup(
+def test_an_upgrade_drops_no_request_and_a_wiped_machine_comes_back_from_its_backup(
     worker, alice, make_repo, localhost_names, tmp_path, restored_database
 ):
+    # One deployment for both, as each costs a build.
     repo = make_repo("ticker")
     deployment = wait_for(actions.deploy_repository(alice, name="web", repository_url=repo.url))
     assert deployment.state == Deployment.State.RUNNING, log_text(deployment)
+    upgrade_while_a_client_asks(deployment, tmp_path / "upgrade")
+    wipe_and_restore(deployment, tmp_path / "restore", restored_database)
+
+
+def upgrade_while_a_client_asks(deployment: Deployment, tmp_path: Path) -> None:
+    """scripts/upgrade.sh brings a checkout of the previous commit to this one; its worker restarts."""
+    tmp_path.mkdir()
+    current = git("rev-parse", "HEAD", cwd=ROOT)
+    checkout = tmp_path / "server"
+    git("clone", "--quiet", str(ROOT), str(checkout), cwd=tmp_path)
+    git("checkout", "--quiet", "--detach", "HEAD~1", cwd=checkout)
+    light_venv(checkout)
+    env = {
+        **os.environ,
+        **WORKER_ENV,
+        "RECONCILE_AT_START": "1",
+        "DATABASE_URL": database_url(),
+        "DEPLOY_QUEUE": "upgrade",
+        "M3O_ETC_DIR": str(tmp_path / "no-etc"),  # never this machine's production settings
+        "M3O_VAR_DIR": str(checkout / "var"),
+    }
+    client = Client(service_url(deployment.service))
+    client.start()
+    try:
+        client.wait_for_answer("ticker v1")
+        upgrade = subprocess.run(
+            [str(ROOT / "scripts" / "upgrade.sh"), current],
+            env={**env, "M3O_CHECKOUT": str(checkout), "UPGRADE_BACKUP": "0"},
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+        assert git("rev-parse", "HEAD", cwd=checkout) == current
+        assert "==> Migrations" in upgrade.stdout
+        # The restart: a worker on the new code, whose first act is a reconcile pass.
+        new = CheckoutWorker(checkout, env, tmp_path / "new-worker.log")
+        try:
+            new.wait_for_reconcile()
+            client.wait_for_more_answers(50)
+        finally:
+            new.stop()
+    finally:
+        client.stopped.set()
+        client.join(timeout=20)
+    assert client.failures == []
+    assert set(client.answers) == {"ticker v1"}
+    # The app's instance was never replaced: the new code's reconciler found it as it should be.
+    assert Deployment.objects.get(pk=deployment.pk).instance_id == deployment.instance_id
+
+
+def wipe_and_restore(deployment: Deployment, tmp_path: Path, restored_database: str) -> None:
+    """Back up; wipe the engine, var/ and uploads; restore into a fresh checkout and an empty database."""
+    tmp_path.mkdir()
     service = deployment.service
     # The instance started again at restore gets the variables as they are then.
     variables.set_variable(service.environment, "GREETING", "hello-from-a-secret", secret=True)
