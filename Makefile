@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 CA_BUNDLE := $(firstword $(BUILD_CA_BUNDLE) $(wildcard /etc/ssl/certs/ca-certificates.crt))
 export BUILD_CA_BUNDLE := $(CA_BUNDLE)
 
-.PHONY: run test setup system venv services base-images migrate static lint superuser local-settings
+.PHONY: run test setup system venv services base-images migrate static lint superuser local-settings \
+	install serve stop
 
 # `make run`'s settings (DEBUG, a generated secret key, the SQLite path) live in
 # var/local.env, which manage.py, the worker and the tests read too.
@@ -72,3 +73,14 @@ upgrade:
 
 superuser:
 	$(PY) manage.py createsuperuser
+
+# Production mode on a server, as root (README, "Running it on a server"):
+# install once, then serve; the settings file is /etc/m3o/m3o.env.
+install:
+	@scripts/install.sh
+
+serve:
+	@scripts/serve.sh start
+
+stop:
+	@scripts/serve.sh stop

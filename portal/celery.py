@@ -40,3 +40,11 @@ def _collect_runtime_logs(sender, **kwargs) -> None:
     from deployments import log_collector
 
     log_collector.start()
+
+
+@worker_ready.connect
+def _beat_for_health(sender, **kwargs) -> None:
+    """/healthz and `manage.py doctor` judge the engine by these beats (portal/heartbeat.py)."""
+    from portal import heartbeat
+
+    heartbeat.start(getattr(sender, "hostname", None))

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "portal",  # manage.py doctor
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,25 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", HTTPS)
 if envbool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Production mode's portal address (scripts/m3o-process portal-proxy): a Caddy of
+# its own serves https://PORTAL_DOMAIN with automatic certificates and passes the
+# requests to the web process on 127.0.0.1, which trusts that proxy and nothing else:
+# its X-Forwarded-Proto, the one host name, the one origin for CSRF.
+PORTAL_DOMAIN = envstr("PORTAL_DOMAIN", "").strip().strip(".").lower()
+PORTAL_HTTPS_PORT = envint("PORTAL_HTTPS_PORT", 443, minimum=1)
+if PORTAL_DOMAIN:
+    if not HTTPS:
+        raise ImproperlyConfigured("PORTAL_DOMAIN serves the portal over HTTPS: HTTPS cannot be off with it")
+    _portal_port = "" if PORTAL_HTTPS_PORT == 443 else f":{PORTAL_HTTPS_PORT}"
+    _portal_origin = f"https://{PORTAL_DOMAIN}{_portal_port}"
+    ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [PORTAL_DOMAIN])
+    CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [_portal_origin])
+    SITE_URL = envstr("SITE_URL", _portal_origin)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz and `manage.py doctor` (portal/health.py): free disk below this is a
+# problem; workers write a heartbeat this often (portal/heartbeat.py).
+HEALTH_MIN_FREE_MB = envint("HEALTH_MIN_FREE_MB", 1024, minimum=0)
+WORKER_HEARTBEAT_INTERVAL = envint("WORKER_HEARTBEAT_INTERVAL", 10, minimum=1)
 SESSION_COOKIE_HTTPONLY = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if HTTPS else "http"
 X_FRAME_OPTIONS = "DENY"

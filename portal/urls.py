@@ -4,12 +4,14 @@ from django.urls import include, path
 
 from api import cli_views, device_views
 from deployments import webhook_views
+from portal import views as portal_views
 
 # The admin site signs in through allauth like everyone else: its rate limits and
 # the second factor apply, and Django's own admin login form never checks a password.
 admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
+    path("healthz", portal_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),

@@ -3,7 +3,9 @@
 # when WITH_POSTGRES=1). Safe to run any number of times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p var/log var/run
+# var/ of the checkout, or production mode's M3O_VAR_DIR (as portal/settings.py reads it).
+var=${M3O_VAR_DIR:-$PWD/var}
+mkdir -p "$var/log" "$var/run"
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   local limit=$1 what=$2; shift 2
@@ -11,7 +13,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
     "$@" >/dev/null 2>&1 && return 0
     sleep 1
   done
-  echo "$what did not start in ${limit}s; see var/log/" >&2
+  echo "$what did not start in ${limit}s; see $var/log/" >&2
   return 1
 }
 
@@ -24,7 +26,7 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
   fi
   echo "Starting the Docker engine"
-  setsid dockerd >var/log/dockerd.log 2>&1 < /dev/null &
+  setsid dockerd >"$var/log/dockerd.log" 2>&1 < /dev/null &
   wait_for 60 "The Docker engine" docker info
 fi
 
@@ -39,8 +41,8 @@ REDIS_PORT=${REDIS_PORT:-6379}
 if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
   echo "Starting Redis on port $REDIS_PORT"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
-    --dir "$PWD/var/run" --save '' --appendonly no \
-    --logfile "$PWD/var/log/redis.log" --pidfile "$PWD/var/run/redis.pid"
+    --dir "$var/run" --save '' --appendonly no \
+    --logfile "$var/log/redis.log" --pidfile "$var/run/redis.pid"
   wait_for 20 "Redis" redis-cli -p "$REDIS_PORT" ping
 fi
 
@@ -50,7 +52,7 @@ fi
 # (configuration, certificates, local CA, access logs) stay in var/ingress. Both
 # come back with their last routes after a restart; the app's periodic sync
 # corrects them within INGRESS_SYNC_INTERVAL.
-state=${INGRESS_STATE_DIR:-$PWD/var/ingress}
+state=${INGRESS_STATE_DIR:-$var/ingress}
 mkdir -p "$state/access" "$state/nginx-temp"
 
 INGRESS_CONTROL_ADDRESS=${INGRESS_CONTROL_ADDRESS:-127.0.0.1:2020}
@@ -74,7 +76,7 @@ http {
 }
 EOF
   fi
-  PATH="$PATH:/usr/sbin" nginx -p "$state/" -c "$state/nginx.conf" >>var/log/proxy.log 2>&1 </dev/null
+  PATH="$PATH:/usr/sbin" nginx -p "$state/" -c "$state/nginx.conf" >>"$var/log/proxy.log" 2>&1 </dev/null
   wait_for 20 "nginx" curl -fsS -o /dev/null "http://$INGRESS_CONTROL_ADDRESS/generation"
 fi
 
@@ -83,8 +85,8 @@ if ! curl -fsS -o /dev/null "http://$INGRESS_ADMIN_ADDRESS/config/" 2>/dev/null;
   echo "Starting Caddy (admin API on $INGRESS_ADMIN_ADDRESS)"
   printf '{"admin": {"listen": "%s"}}\n' "$INGRESS_ADMIN_ADDRESS" >"$state/initial.json"
   XDG_DATA_HOME="$state/xdg" XDG_CONFIG_HOME="$state/xdg" \
-    setsid caddy run --config "$state/initial.json" --resume \
-    >>var/log/proxy.log 2>&1 </dev/null &
+    setsid caddy run --config "$state/initial.json" --resume --pidfile "$state/caddy.pid" \
+    >>"$var/log/proxy.log" 2>&1 </dev/null &
   wait_for 20 "Caddy" curl -fsS -o /dev/null "http://$INGRESS_ADMIN_ADDRESS/config/"
 fi
 

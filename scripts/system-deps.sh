@@ -12,6 +12,13 @@ if [ "${WITH_TEST_DEPS:-0}" = 1 ]; then
   need_cmds+=(chromium pg_ctlcluster wrk ip)
   packages+=(chromium postgresql wrk iproute2)
 fi
+if [ "${WITH_PROD_DEPS:-0}" = 1 ]; then
+  # Production mode (scripts/install.sh): Postgres, supervisord where systemd is not
+  # PID 1, systemd-analyze to check the units, setpriv to drop privileges.
+  # setfacl: the web user may need to pass the folder of a virtualenv's interpreter.
+  need_cmds+=(pg_ctlcluster supervisord systemd-analyze setpriv setfacl)
+  packages+=(postgresql supervisor systemd util-linux acl)
+fi
 
 missing=()
 for c in "${need_cmds[@]}"; do
