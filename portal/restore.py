@@ -39,24 +39,37 @@ from portal.backup import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _unpack(archive: Path, into: Path) -> dict:
+def _extract(archive: Path, into: Path, *, images: bool) -> None:
+    """Everything but the images, or the images alone (the largest part, needed last)."""
     if not archive.is_file():
         raise BackupError(f"{archive} is not a file")
     try:
         with tarfile.open(archive, mode="r:*") as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith("images/") == images]
             # The data filter refuses links out of the folder, absolute names and devices.
-            tar.extractall(into, filter="data")
+            tar.extractall(into, members=members, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise BackupError(f"{archive} is not a readable backup: {exc}") from None
+
+
+def _check(archive: Path, into: Path, manifest: dict, *, images: bool) -> None:
+    for name, digest in manifest.get("checksums", {}).items():
+        if name.startswith("images/") != images:
+            continue
+        if not (into / name).is_file() or sha256(into / name) != digest:
+            raise BackupError(f"{archive}: {name} is damaged (its checksum does not match the manifest)")
+
+
+def _unpack(archive: Path, into: Path) -> dict:
+    """Everything but the images, checked against the manifest; return the manifest."""
+    _extract(archive, into, images=False)
     try:
         manifest = json.loads((into / MANIFEST).read_text())
     except (OSError, ValueError):
         raise BackupError(f"{archive} has no {MANIFEST}: it was not written by `make backup`") from None
     if manifest.get("format") != FORMAT:
         raise BackupError(f"{archive} is of format {manifest.get('format')}; this code reads format {FORMAT}")
-    for name, digest in manifest.get("checksums", {}).items():
-        if not (into / name).is_file() or sha256(into / name) != digest:
-            raise BackupError(f"{archive}: {name} is damaged (its checksum does not match the manifest)")
+    _check(archive, into, manifest, images=False)
     return manifest
 
 
@@ -204,10 +217,12 @@ def _own_like(target: Path, reference: Path) -> None:
             os.lchown(Path(folder) / name, owner.st_uid, owner.st_gid)
 
 
-def _images(stage: Path, manifest: dict) -> int:
+def _images(archive: Path, stage: Path, manifest: dict) -> int:
     entry = manifest["images"]
     if not entry.get("file"):
         return 0
+    _extract(archive, stage, images=True)
+    _check(archive, stage, manifest, images=True)
     run([tool("docker"), "load", "--quiet", "--input", str(stage / entry["file"])], doing="docker load")
     return len(entry["saved"])
 
@@ -255,7 +270,7 @@ def restore(archive: Path, *, force: bool = False) -> list[str]:
             _replace_tree(stage / "ingress" / part, Path(settings.INGRESS_STATE_DIR) / part)
             for part in ("storage", "access")
         ) + _replace_tree(stage / "portal-proxy", Path(settings.VAR_DIR) / "portal-proxy")
-        images = _images(stage, manifest)
+        images = _images(archive, stage, manifest)
     redeployed = _redeploy_missing_images()
     from deployments.reconcile import reconcile
 

@@ -24,6 +24,7 @@ import sysconfig
 import tarfile
 from pathlib import Path
 
+import docker
 import psycopg
 import pytest
 import requests
@@ -34,9 +35,11 @@ from deployments import actions, variables
 from deployments.models import Deployment
 from ingress.names import service_url
 from portal import backup, restore
-from tests.conftest import ROOT, WORKER_ENV, clean_engine, database_url, log_text, wait_for
+from tests.conftest import APPS, ROOT, WORKER_ENV, clean_engine, database_url, log_text, wait_for
 from tests.test_ingress import Client
 from tests.waiting import eventually
+
+PAGE = (APPS / "static-site" / "index.html").read_text()
 
 
 def fresh_clone(target: Path) -> Path:
@@ -142,7 +145,7 @@ def test_an_upgrade_drops_no_request_and_a_wiped_machine_comes_back_from_its_bac
     worker, alice, make_repo, localhost_names, tmp_path, restored_database
 ):
     # One deployment for both, as each costs a build.
-    repo = make_repo("ticker")
+    repo = make_repo("static-site")  # the smallest image to save and load
     deployment = wait_for(actions.deploy_repository(alice, name="web", repository_url=repo.url))
     assert deployment.state == Deployment.State.RUNNING, log_text(deployment)
     upgrade_while_a_client_asks(deployment, tmp_path / "upgrade")
@@ -169,7 +172,7 @@ def upgrade_while_a_client_asks(deployment: Deployment, tmp_path: Path) -> None:
     client = Client(service_url(deployment.service))
     client.start()
     try:
-        client.wait_for_answer("ticker v1")
+        client.wait_for_answer(PAGE)
         upgrade = subprocess.run(
             [str(ROOT / "scripts" / "upgrade.sh"), current],
             env={**env, "M3O_CHECKOUT": str(checkout), "UPGRADE_BACKUP": "0"},
@@ -189,7 +192,7 @@ def upgrade_while_a_client_asks(deployment: Deployment, tmp_path: Path) -> None:
         client.stopped.set()
         client.join(timeout=20)
     assert client.failures == []
-    assert set(client.answers) == {"ticker v1"}
+    assert set(client.answers) == {PAGE}
     # The app's instance was never replaced: the new code's reconciler found it as it should be.
     assert Deployment.objects.get(pk=deployment.pk).instance_id == deployment.instance_id
 
@@ -243,10 +246,16 @@ def wipe_and_restore(deployment: Deployment, tmp_path: Path, restored_database: 
     assert stat.S_IMODE((clone / "var" / "local.env").stat().st_mode) == 0o600
     assert (clone / "var" / "uploads" / "probe" / "file.txt").read_text() == "uploaded before the backup"
     eventually(
-        lambda: requests.get(service_url(service), timeout=10).text == "ticker v1 hello-from-a-secret",
+        lambda: requests.get(service_url(service), timeout=10).text == PAGE,
         timeout=30,
-        message="the restored service does not answer through the proxy with its secret",
+        message="the restored service does not answer through the proxy",
     )
+    (container,) = docker.from_env().containers.list(
+        filters={
+            "label": [f"org.m3o.platform={settings.PLATFORM_NAME}", f"org.m3o.deployment={deployment.pk}"]
+        }
+    )
+    assert "GREETING=hello-from-a-secret" in container.attrs["Config"]["Env"]
     shown = run_python(
         ["manage.py", "shell", "-c", READ_BACK.replace("SERVICE_ID", str(service.pk))], cwd=clone, env=env
     )
