@@ -9,6 +9,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from allauth.socialaccount.models import SocialToken
@@ -77,6 +78,12 @@ def user_token(user) -> str | None:
     if token.expires_at and token.expires_at <= timezone.now():
         return None
     return sealed.unseal(token.token)
+
+
+def is_github_url(url: str) -> bool:
+    """A repository URL on this installation's GitHub, where a push webhook can be added."""
+    host = urlsplit(url).hostname
+    return bool(host) and host == urlsplit(settings.GITHUB_URL).hostname
 
 
 def validate_full_name(full_name: str) -> str:

@@ -1,5 +1,7 @@
 """The plan page, Checkout and the customer portal: thin views over billing.actions."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,8 +12,43 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing import actions, usage
 from billing.models import Plan
-from billing.quotas import account_for
+from billing.quotas import account_for, enforced
 from billing.stripe_api import BillingError
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One row of the plan page: what is used, what the plan allows, whether a plan allows more."""
+
+    name: str
+    used: str
+    allowed: str
+    more_elsewhere: bool
+    over: bool = False
+
+
+def _limits(account, plans, used: dict) -> list[Limit]:
+    plan = account.plan
+
+    def row(name, field, used_value=None, shown=None):
+        allowed = getattr(plan, field)
+        more = any(p.is_paid and getattr(p, field) > allowed for p in plans)
+        over = used_value is not None and used_value > allowed
+        return Limit(name, "" if used_value is None else str(used_value), shown or str(allowed), more, over)
+
+    return [
+        row("Services", "max_services", used["services"]),
+        row("Environments", "max_environments", used["environments"]),
+        row("Builds at a time", "max_concurrent_builds", used["builds"]),
+        row("Build minutes this month", "build_minutes_per_month", used["minutes"]),
+        row("Memory per instance", "memory_mb", shown=f"{plan.memory_mb} MiB"),
+        row("CPUs per instance", "cpus", shown=f"{plan.cpus_float:g}"),
+        row("Private repositories", "private_repositories", shown=_yes(plan.private_repositories)),
+    ]
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 @login_required
@@ -19,15 +56,20 @@ from billing.stripe_api import BillingError
 def plan(request):
     account = account_for(request.user)
     owner = request.user
+    plans = list(Plan.objects.all())
+    used = {
+        "services": usage.services_of(owner).count(),
+        "environments": usage.environments_of(owner).count(),
+        "builds": usage.concurrent_builds(owner),
+        "minutes": round(usage.build_minutes(owner)),
+    }
     context = {
         "account": account,
-        "plans": Plan.objects.all(),
-        "usage": {
-            "services": usage.services_of(owner).count(),
-            "environments": usage.environments_of(owner).count(),
-            "builds": usage.concurrent_builds(owner),
-            "minutes": round(usage.build_minutes(owner)),
-        },
+        "plans": plans,
+        "usage": used,
+        # Plans hold only once one is sold: until then the page says so and shows no limits.
+        "billing_on": enforced(),
+        "limits": _limits(account, plans, used),
     }
     return render(request, "billing/plan.html", context)
 

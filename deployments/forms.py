@@ -18,7 +18,13 @@ class DeployForm(forms.Form):
 
 
 class VariableForm(forms.Form):
-    key = forms.CharField(max_length=100, label="Name")
+    key = forms.CharField(
+        max_length=100, label="Name",
+        error_messages={
+            "required": "Give the variable a name.",
+            "max_length": "The name is too long: %(limit_value)d characters at most (it has %(show_value)d).",
+        },
+    )  # fmt: skip
     value = forms.CharField(required=False, max_length=32000, widget=forms.TextInput)
     secret = forms.BooleanField(required=False, help_text="A secret is never shown again after saving.")
 

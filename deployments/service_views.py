@@ -1,5 +1,6 @@
 """The service page and what can be done to a service from it."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -7,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.github import is_github_url
 from deployments import actions, controls, queue, variable_views, variables
 from deployments import runtime_logs as runtime_log_store
 from deployments.access import services_for
@@ -16,7 +18,7 @@ from environments.access import ADMIN, DEPLOY, can, environments_for, role_of
 
 
 @login_required
-def service_detail(request, service_id: int):
+def service_detail(request, service_id: int, *, variable_form=None, status=200):
     service = get_object_or_404(services_for(request.user), pk=service_id)
     deployments = list(service.deployments.order_by("-id")[:50])
     positions = queue.positions()
@@ -32,15 +34,17 @@ def service_detail(request, service_id: int):
         "service": service,
         "deployments": deployments,
         "rollback_to": rollback_to,
-        "webhook_url": request.build_absolute_uri(reverse("github-webhook")),
+        "webhook_url": settings.SITE_URL.rstrip("/") + reverse("github-webhook"),
+        # The push-webhook box says how to add one on GitHub: only for a repository there.
+        "on_github": is_github_url(service.repository_url),
         "variables": variables.shown(service),
-        "variable_form": VariableForm(),
+        "variable_form": variable_form or VariableForm(),
         "promote_form": PromoteForm(environments=targets) if targets else None,
         "can_deploy": can(request.user, service.environment, DEPLOY),
         "can_admin": can(request.user, service.environment, ADMIN),
         "role": role_of(request.user, service.environment),
     }
-    return render(request, "deployments/service.html", context)
+    return render(request, "deployments/service.html", context, status=status)
 
 
 def _service_action(request, service_id: int, need: str = DEPLOY):
@@ -145,8 +149,10 @@ def runtime_logs(request, service_id: int):
 @require_POST
 def set_variable(request, service_id: int):
     service = _service_action(request, service_id, ADMIN)
-    if variable_views.save_from_form(request, service):
-        request.session["offer_redeploy"] = service.pk
+    refused = variable_views.save_from_form(request, service)
+    if refused:
+        return service_detail(request, service.pk, variable_form=refused, status=400)
+    request.session["offer_redeploy"] = service.pk
     return redirect("service", service_id=service.pk)
 
 

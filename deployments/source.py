@@ -53,19 +53,45 @@ def validate_repository_url(url: str) -> str:
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise InvalidSource("A file:// URL must name an absolute path on this machine.")
         return url
-    if scheme == "http" and local_allowed and parts.hostname in _LOCAL_HOSTS:
-        # A git server on this machine, such as the tests' stand-in for GitHub.
-        pass
-    elif scheme != "https":
+    local_http = scheme == "http" and local_allowed and parts.hostname in _LOCAL_HOSTS
+    if scheme != "https" and not local_http:
+        if local_allowed:
+            raise InvalidSource(
+                "Only https:// repository URLs are supported, and http:// only to a git server "
+                "on this machine (127.0.0.1 or localhost)."
+            )
         raise InvalidSource("Only https:// repository URLs are supported.")
     if parts.username or parts.password or "@" in parts.netloc:
         raise InvalidSource("Put no user name or password in the URL.")
     host = parts.hostname or ""
     if not host or host.startswith("-") or not re.fullmatch(r"[A-Za-z0-9.-]+", host):
         raise InvalidSource("The repository URL has no valid host name.")
+    if not local_http and _names_private_address(host):
+        # Said at once, in the form: a clone would only sit there until it timed out.
+        raise InvalidSource(f"The repository host {host} is on a private network; use a public address.")
     if not parts.path.strip("/"):
         raise InvalidSource("The repository URL names no repository.")
     return url
+
+
+def _names_private_address(host: str) -> bool:
+    """`host` is written as an address (any of the forms git's resolver takes) that is not public.
+
+    Names are looked up only when cloning (`_refuse_private_host`): the web
+    process does not wait for DNS.
+    """
+    lowered = host.lower().rstrip(".")
+    if lowered == "localhost" or lowered.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(lowered)
+    except ValueError:
+        try:
+            # 127.1, 2130706433, 0x7f.0.0.1: forms inet_aton and so git's resolver take.
+            address = ipaddress.IPv4Address(socket.inet_aton(lowered))
+        except OSError:
+            return False
+    return not address.is_global
 
 
 def is_upload(path: str) -> bool:

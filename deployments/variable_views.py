@@ -16,21 +16,24 @@ def _redeploy_hint(target) -> str:
     return "the running app" if isinstance(target, Service) else "the services"
 
 
-def save_from_form(request, target) -> bool:
-    """Set the posted variable on `target`; True when it was saved."""
+def save_from_form(request, target) -> VariableForm | None:
+    """Set the posted variable on `target`.
+
+    None when it was saved; otherwise the form, bound, with the reason next to
+    its field, for the page to show again with what was typed.
+    """
     form = VariableForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the variable a name.")
-        return False
+        return form
     key = form.cleaned_data["key"]
     try:
         variables.set_variable(target, key, form.cleaned_data["value"], secret=form.cleaned_data["secret"])
     except variables.InvalidVariable as exc:
-        messages.error(request, str(exc))
-        return False
+        form.add_error(exc.field, str(exc))
+        return form
     record(_environment_of(target), request.user, "variable", f"set {key}")
     messages.info(request, f"{key} saved. Redeploy to give it to {_redeploy_hint(target)}.")
-    return True
+    return None
 
 
 def remove_from_form(request, target) -> bool:

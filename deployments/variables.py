@@ -14,7 +14,9 @@ RESERVED = {"PORT"}
 
 
 class InvalidVariable(ValueError):
-    pass
+    def __init__(self, message: str, field: str = "key"):
+        super().__init__(message)
+        self.field = field  # which of the name or the value is wrong, for a form to show it there
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ def _owner_filter(target: Environment | Service) -> dict:
 
 
 def validate_key(key: str) -> str:
+    if len(key) > 100:
+        raise InvalidVariable(f"The name is too long: 100 characters at most (it has {len(key)}).")
     if not _KEY.match(key):
         raise InvalidVariable(
             f"{key!r} is not a valid variable name: use letters, digits and underscores, "
@@ -46,7 +50,7 @@ def validate_key(key: str) -> str:
 def set_variable(target: Environment | Service, key: str, value: str, *, secret: bool = False) -> Variable:
     key = validate_key(key)
     if len(value) > 32_000:
-        raise InvalidVariable(f"The value of {key} is too long (32,000 characters at most).")
+        raise InvalidVariable(f"The value of {key} is too long (32,000 characters at most).", "value")
     variable, _ = Variable.objects.update_or_create(
         **_owner_filter(target),
         key=key,

@@ -29,8 +29,10 @@ def _dashboard(request, form, status=200):
     return render(request, "deployments/dashboard.html", context, status=status)
 
 
-@login_required
 def dashboard(request):
+    # The address everyone lands on: what the product is for visitors, their services for members.
+    if not request.user.is_authenticated:
+        return render(request, "home.html")
     if not services_for(request.user).exists() and not environments_for(request.user).exists():
         return redirect("onboarding")
     return _dashboard(request, DeployForm())

@@ -42,7 +42,8 @@ def new_environment(request):
 
 
 @login_required
-def environment_detail(request, environment_id: int):
+def environment_detail(request, environment_id: int, *, status=200, **forms):
+    """The environment's page; `forms` are bound forms refused on a post, shown with their errors."""
     environment = _environment(request, environment_id)
     services = list(
         listed(
@@ -66,8 +67,9 @@ def environment_detail(request, environment_id: int):
         "variable_form": VariableForm(),
         "member_form": MemberForm(),
         "deploy_form": ServiceDeployForm(),
+        **forms,
     }
-    return render(request, "environments/detail.html", context)
+    return render(request, "environments/detail.html", context, status=status)
 
 
 @login_required
@@ -101,17 +103,16 @@ def environment_status(request, environment_id: int):
 def deploy_into(request, environment_id: int):
     environment = _environment(request, environment_id, DEPLOY)
     form = ServiceDeployForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a repository URL and a service name.")
-        return redirect("environment", environment_id=environment.pk)
-    try:
-        deployment = deploy_actions.deploy_repository(
-            request.user, environment=environment, **form.cleaned_data
-        )
-    except deploy_actions.ActionError as exc:
-        messages.error(request, str(exc))
-        return redirect("environment", environment_id=environment.pk)
-    return redirect("deployment", deployment_id=deployment.pk)
+    if form.is_valid():
+        try:
+            deployment = deploy_actions.deploy_repository(
+                request.user, environment=environment, **form.cleaned_data
+            )
+        except deploy_actions.ActionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("deployment", deployment_id=deployment.pk)
+    return environment_detail(request, environment.pk, deploy_form=form, status=400)
 
 
 @login_required
@@ -138,12 +139,11 @@ def add_member(request, environment_id: int):
                 environment, form.cleaned_data["email"], form.cleaned_data["role"], request.user
             )
         except actions.EnvironmentError as exc:
-            messages.error(request, str(exc))
+            form.add_error("email", str(exc))
         else:
             messages.info(request, f"{form.cleaned_data['email']} added.")
-    else:
-        messages.error(request, "Give an email address and a role.")
-    return redirect("environment", environment_id=environment.pk)
+            return redirect("environment", environment_id=environment.pk)
+    return environment_detail(request, environment.pk, member_form=form, status=400)
 
 
 @login_required
@@ -161,7 +161,9 @@ def remove_member(request, environment_id: int, membership_id: int):
 @require_POST
 def set_variable(request, environment_id: int):
     environment = _environment(request, environment_id, ADMIN)
-    variable_views.save_from_form(request, environment)
+    refused = variable_views.save_from_form(request, environment)
+    if refused:
+        return environment_detail(request, environment.pk, variable_form=refused, status=400)
     return redirect("environment", environment_id=environment.pk)
 
 

@@ -113,6 +113,22 @@ def test_password_reset_mail_leads_to_a_new_password(client, alice, mailoutbox):
     assert response.status_code == 302
 
 
+def test_mail_is_in_the_products_name_with_links_to_site_url(client, settings, mailoutbox):
+    # allauth named the site after the request's host: "Hello from 127.0.0.1:8000!".
+    settings.SITE_URL = "https://cloud.example.org"
+    client.post(
+        reverse("account_signup"),
+        {"email": "dana@example.com", "password1": "a long passphrase 7", "password2": "a long passphrase 7"},
+    )
+    (message,) = mailoutbox
+    assert message.subject == "[M3O] Please Confirm Your Email Address"
+    assert message.from_email.startswith("M3O <")
+    assert message.body.startswith("Hello from M3O!")
+    assert re.search(r"https://cloud\.example\.org/accounts/confirm-email/\S+/", message.body)
+    assert message.body.rstrip().endswith("https://cloud.example.org")
+    assert "testserver" not in message.body
+
+
 def test_email_change_needs_the_new_address_verified(client, alice, mailoutbox):
     client.force_login(alice)
     client.post(reverse("account_email"), {"action_add": "", "email": "alice@new.example"})

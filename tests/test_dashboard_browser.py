@@ -40,7 +40,7 @@ def test_deploy_from_the_dashboard_and_follow_the_log_live(worker, live_server, 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
     page.goto(live_server.url + "/")
-    expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your own cloud for services")).to_be_visible()
 
 
 def test_a_bad_url_in_the_form_is_refused_with_a_reason(live_server, page, alice, transactional_db):

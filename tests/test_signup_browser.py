@@ -10,17 +10,20 @@ from tests.browser import log_in
 pytestmark = [pytest.mark.docker, pytest.mark.browser]
 
 
-def confirmation_link(mail_dir) -> str:
+def confirmation_link(mail_dir, site_url: str) -> str:
     (message,) = list(mail_dir.iterdir())
     text = message.read_text()
     assert "Subject: [M3O] Please Confirm Your Email Address" in text
-    return re.search(r"http://\S+/accounts/confirm-email/\S+/", text).group(0)
+    # In the product's name and at SITE_URL, not "Hello from 127.0.0.1:8000!".
+    assert "Hello from M3O!" in text
+    return re.search(re.escape(site_url) + r"/accounts/confirm-email/\S+/", text).group(0)
 
 
 def test_sign_up_verify_log_in_deploy_and_log_out(worker, live_server, page, settings, tmp_path, make_repo):
     # pytest-django swaps in a memory mailbox; use the files our settings default to.
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    settings.SITE_URL = live_server.url
     page.goto(live_server.url + "/")
     page.get_by_role("link", name="Sign up", exact=True).click()
     page.get_by_label("Email").fill("carol@example.com")
@@ -29,12 +32,12 @@ def test_sign_up_verify_log_in_deploy_and_log_out(worker, live_server, page, set
     page.get_by_role("button", name="Sign Up").click()
     expect(page.get_by_role("heading", name="Verify Your Email Address")).to_be_visible()
 
-    # Unverified, the dashboard stays closed.
+    # Unverified, the dashboard stays closed: the address shows the home page.
     log_in_attempt = page.goto(live_server.url + "/")
     assert log_in_attempt.ok
-    expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your own cloud for services")).to_be_visible()
 
-    page.goto(confirmation_link(tmp_path / "mail"))
+    page.goto(confirmation_link(tmp_path / "mail", live_server.url))
     page.get_by_role("button", name="Confirm").click()
     log_in(page, live_server.url, "carol@example.com", "a long passphrase 42")
     expect(page.get_by_role("heading", name="Welcome to M3O")).to_be_visible()

@@ -117,6 +117,28 @@ def test_private_hosts_are_refused_for_https(settings, host):
         source._refuse_private_host(f"https://{host}/alice/app.git")
 
 
+@pytest.mark.parametrize("local_allowed", [False, True])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:6379", "127.1", "2130706433", "0x7f.0.0.1", "localhost", "app.localhost", "0.0.0.0",  # noqa: S104
+        "10.0.0.1", "192.168.1.1:8443", "169.254.169.254",
+    ],
+)  # fmt: skip
+def test_an_https_url_to_a_private_address_is_refused_before_any_clone(settings, host, local_allowed):
+    # It used to pass the form and sit in "cloning" until the clone timed out.
+    settings.ALLOW_LOCAL_REPOSITORIES = local_allowed
+    with pytest.raises(InvalidSource, match="is on a private network"):
+        validate_repository_url(f"https://{host}/x/y.git")
+
+
+def test_http_to_this_machine_gets_the_same_refusal_as_any_http_url(settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = False
+    for url in ("http://127.0.0.1:6379/x/y.git", "http://github.com/alice/app.git"):
+        with pytest.raises(InvalidSource, match=r"^Only https:// repository URLs are supported\.$"):
+            validate_repository_url(url)
+
+
 def test_a_bad_url_never_reaches_git(tmp_path, settings):
     settings.ALLOW_LOCAL_REPOSITORIES = False
     with pytest.raises(InvalidSource):
