@@ -39,7 +39,7 @@ make --no-print-directory venv
 # The web process must read the code: every folder above the checkout must let it pass.
 if ! getent passwd "$user" >/dev/null; then
   echo "Creating the system user $user"
-  useradd --system --user-group --no-create-home --home-dir "$var/home" --shell /usr/sbin/nologin "$user" \
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user" \
     || getent passwd "$user" >/dev/null  # another install made it at the same moment
 fi
 if id -nG "$user" | tr ' ' '\n' | grep -qx docker; then
@@ -48,23 +48,26 @@ if id -nG "$user" | tr ' ' '\n' | grep -qx docker; then
   exit 1
 fi
 as_user() { setpriv --reuid "$user" --regid "$user" --init-groups "$@"; }
+# The checkout, or the Python its virtualenv was made from (pyenv in /root), may sit
+# below a private folder: the user gets leave to pass through those folders (search
+# permission, an ACL entry for it alone), never to list or read them.
+let_pass() {  # let_pass FOLDER
+  local dir=
+  for part in $(tr / ' ' <<<"$1"); do  # from the top down
+    dir=$dir/$part
+    if ! as_user test -x "$dir"; then
+      echo "Letting $user pass through $dir"
+      setfacl -m "u:$user:x" "$dir"
+    fi
+  done
+}
+let_pass "$root"
 if ! as_user test -r "$root/manage.py"; then
   echo "The user $user cannot read $root: put the checkout where others may read it (e.g. /opt/m3o)." >&2
   exit 1
 fi
-# A virtualenv made from a Python under a private folder (pyenv in /root): the user
-# gets leave to pass through the folders above that interpreter, and nothing more.
 interpreter=$(readlink -f .venv/bin/python)
-if ! as_user test -x "$interpreter"; then
-  dir=
-  for part in $(dirname "$interpreter" | tr / ' '); do  # from the top down
-    dir=$dir/$part
-    if ! as_user test -x "$dir"; then
-      echo "Letting $user pass through $dir to reach $interpreter"
-      setfacl -m "u:$user:x" "$dir"
-    fi
-  done
-fi
+let_pass "$(dirname "$interpreter")"
 if ! as_user .venv/bin/python -c 'import django, redis' 2>/dev/null; then
   echo "The user $user cannot run .venv/bin/python ($interpreter) with its packages." >&2
   exit 1

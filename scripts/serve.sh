@@ -38,7 +38,9 @@ if [ -d /run/systemd/system ]; then
   case "$action" in
     start) systemctl start m3o.target ;;
     stop) systemctl stop m3o-web m3o-worker m3o-beat m3o-portal-proxy ;;
-    restart) systemctl restart "${@/#/m3o-}" ;;
+    restart)
+      if [ $# -eq 0 ]; then set -- web worker beat portal-proxy; fi
+      systemctl restart "${@/#/m3o-}" ;;
     status) systemctl status --no-pager m3o-web m3o-worker m3o-beat m3o-portal-proxy ;;
     *) echo "usage: serve.sh start|stop|restart [NAME]|status" >&2; exit 64 ;;
   esac
