@@ -51,6 +51,17 @@ _USER_BUILD_ERRORS = (
     "cannot be empty",
     "forbidden path outside the build context",
 )
+# An engine stopping or failing under a build sends these as the build's error, though
+# no step of the user's failed: the platform's error, tried again.
+_ENGINE_BUILD_ERRORS = (
+    "context canceled",
+    "libnetwork",
+    "failed to update the store state",
+    "daemon is shutting down",
+    "transport is closing",
+    "containerd",
+    "error creating overlay mount",
+)
 
 
 def _labels(**ids: int) -> dict[str, str]:
@@ -212,6 +223,7 @@ class DockerRuntime:
                     lines.feed(item["stream"])
                 elif "error" in item:
                     lines.flush()
+                    self._raise_if_engine_gave_way(item["error"].strip())
                     raise BuildFailed(explain(item["error"].strip(), cgroup, memory_mb))
         except (requests.exceptions.RequestException, OSError, ValueError) as exc:
             watchdog.raise_if_fired(timeout)
@@ -226,6 +238,23 @@ class DockerRuntime:
             watchdog.raise_if_fired(timeout)
             raise BuildFailed("The build ended without producing an image.")
         return tag
+
+    def _raise_if_engine_gave_way(self, error: str) -> None:
+        """A build's error that is the engine's, not a failing step's.
+
+        A stopping engine closes its API first, then kills the build's step: the step
+        "returned a non-zero code" while nobody answers any more. A step that fails on
+        its own says so with the user's command in the text, so the markers below are
+        not looked for there.
+        """
+        try:
+            self.client.ping()
+        except (requests.exceptions.RequestException, DockerException) as exc:
+            raise PlatformError(f"The container engine went away during the build: {error}") from exc
+        if error.startswith("The command '") or "returned a non-zero code" in error:
+            return
+        if any(marker in error.lower() for marker in _ENGINE_BUILD_ERRORS):
+            raise PlatformError(f"The container engine failed during the build: {error}")
 
     @staticmethod
     def _raise_status(response: requests.Response, doing: str) -> None:

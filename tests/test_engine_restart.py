@@ -1,0 +1,158 @@
+"""The Docker engine restarts in the middle of a deployment: the deployment ends in a final
+state, and nothing is left on the engine or on disk that nothing owns.
+
+The engine here is one of this module's own (its own socket, data root, exec root and
+default bridge, no iptables rules), so restarting it disturbs no other test or session.
+It must never run with `--bridge=none`: dockerd then deletes the host's docker0, which
+the machine's own engine needs.
+"""
+
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from django.conf import settings
+
+from deployments import actions
+from deployments.models import Deployment
+from tests.conftest import log_text, wait_for
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.docker]
+State = Deployment.State
+BASE_IMAGE = "m3o-base/static:bookworm"  # the smallest base image; the app below builds on it
+# A range of its own: the module's networks never overlap the shared engine's bridges.
+NETWORK_POOL = "10.176.0.0/20"
+
+
+class Engine:
+    """A dockerd of the test's own, started and restarted at will."""
+
+    def __init__(self, root: Path, bridge: str) -> None:
+        self.root = root
+        self.bridge = bridge
+        self.host = f"unix://{root / 'docker.sock'}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = (self.root / "dockerd.log").open("ab")
+        self.process = subprocess.Popen(
+            ["dockerd", "-H", self.host, "--data-root", str(self.root / "data"),
+             "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
+             "--bridge", self.bridge, "--iptables=false", "--ip-masq=false"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        eventually(self._answers, timeout=60, interval=0.2, message=self._log_tail)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.host, timeout=60)
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"dockerd exited:\n{self._log_tail()}")
+        try:
+            return self.client().ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+
+    def _log_tail(self) -> str:
+        return (self.root / "dockerd.log").read_text(errors="replace")[-3000:]
+
+
+@contextmanager
+def own_bridge():
+    """A bridge for the engine's default network, on an address of its own."""
+    name = f"m3ob{secrets.token_hex(4)}"
+    address = f"10.177.{secrets.randbelow(256)}.1/24"
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "delete", name], check=False)
+
+
+@pytest.fixture(scope="module")
+def own_engine():
+    root = Path(tempfile.mkdtemp(prefix="m3o-engine-", dir="/tmp"))  # a socket path must be short
+    with own_bridge() as bridge:
+        engine = Engine(root, bridge)
+        try:
+            engine.start()
+            saved = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
+            subprocess.run(["docker", "-H", engine.host, "load", "-q"], stdin=saved.stdout, check=True,
+                           capture_output=True)  # fmt: skip
+            assert saved.wait() == 0
+            yield engine
+            for container in engine.client().containers.list(all=True):
+                container.remove(force=True)
+        finally:
+            engine.stop()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def everything(engine: Engine) -> dict[str, list[str]]:
+    """What the engine holds besides the base image: the whole engine is this test's."""
+    client = engine.client()
+    defaults = {"host", "none", "bridge"}
+    return {
+        "containers": sorted(c.id for c in client.containers.list(all=True)),
+        "networks": sorted(n.name for n in client.networks.list() if n.name not in defaults),
+        "images": sorted(t for i in client.images.list() for t in i.tags if t != BASE_IMAGE),
+        "checkouts": sorted(p.name for p in Path(settings.WORKSPACE_DIR).glob("d*-*")),
+    }
+
+
+def test_an_engine_restart_mid_build_ends_final_with_nothing_unowned(
+    own_engine, worker_factory, transactional_db, settings, alice, make_repo
+):
+    before = everything(own_engine)
+    assert before["containers"] == before["networks"] == before["images"] == []
+    worker = worker_factory(
+        "engine-restart", DOCKER_HOST=own_engine.host, NETWORK_POOL=NETWORK_POOL, DEPLOY_MAX_RETRIES="4"
+    )
+    settings.DEPLOY_QUEUE = worker.queue
+    try:
+        repo = make_repo("slow-static")
+        repo.commit("a build of its own", {"nonce.txt": str(own_engine.root)})
+        deployment = actions.deploy_repository(alice, name="web", repository_url=repo.url)
+        eventually(
+            lambda: "the slow step begins" in log_text(deployment),
+            timeout=120,
+            message=lambda: log_text(deployment),
+        )
+        own_engine.restart()
+        deployment = wait_for(deployment)
+    finally:
+        worker.stop()
+    text = log_text(deployment)
+    assert deployment.state == State.RUNNING, text
+    assert "retrying in" in text  # the broken build was the platform's error, tried again
+    assert "hello from slow-static" in requests.get(deployment.url, timeout=5).text
+    assert not Deployment.objects.exclude(state__in=[*Deployment.FINAL_STATES, State.RUNNING]).exists()
+    after = everything(own_engine)
+    assert after["containers"] == [deployment.instance_id]
+    assert after["networks"] == [f"{settings.PLATFORM_NAME}-env-{deployment.service.environment_id}"]
+    assert after["images"] == [f"{settings.PLATFORM_NAME}-app/s{deployment.service_id}:d{deployment.pk}"]
+    assert after["checkouts"] == before["checkouts"]
