@@ -60,7 +60,8 @@ def _run(request, service, action, done: str):
     except PlatformError:
         messages.error(request, "The container engine did not answer; try again in a moment.")
         return redirect("service", service_id=service.pk)
-    messages.info(request, done)
+    # It says what was asked, not what is: it goes once the page shows a change (static/js/live.js).
+    messages.info(request, done, extra_tags="transient")
     if getattr(result, "pk", None) and result.__class__.__name__ == "Deployment":
         return redirect("deployment", deployment_id=result.pk)
     return redirect("service", service_id=service.pk)

@@ -60,7 +60,9 @@ def deploy(request):
 @login_required
 def deployment_detail(request, deployment_id: int):
     deployment = get_object_or_404(deployments_for(request.user), pk=deployment_id)
-    lines = logs.lines_after(deployment.pk, 0, limit=5000)
+    # A live refresh (static/js/live.js) takes only the state above the log: log-follow.js has the lines.
+    live = bool(request.headers.get("X-Live"))
+    lines = [] if live else logs.lines_after(deployment.pk, 0, limit=5000)
     after = lines[-1].seq if lines else 0
     context = {
         "deployment": deployment,

@@ -10,6 +10,9 @@
   const follow = document.getElementById("log-follow");
   let after = null;
   let timer = null;
+  // A new filter starts the log afresh: an answer to an older question is dropped, or
+  // its lines would show a second time below the fresh ones.
+  let asked = 0;
 
   function show(lines) {
     for (const line of lines) {
@@ -29,9 +32,11 @@
     const params = new URLSearchParams({ q: filter.value });
     if (fresh || after === null) params.set("tail", "200");
     else params.set("after", after);
+    const question = fresh ? ++asked : asked;
     try {
       const response = await fetch(url + "?" + params, { headers: { Accept: "application/json" } });
       const data = await response.json();
+      if (question !== asked) return;
       if (fresh) log.textContent = "";
       if (!data.running) status.textContent = "Not running: nothing to show.";
       else status.textContent = "";
