@@ -142,22 +142,6 @@ def test_every_page_fits_a_phone_and_its_navigation_works(browser, page, seeded,
     expect(page.get_by_role("heading", name="Services")).to_be_visible()
 
 
-def test_onboarding_without_github_speaks_to_users_not_operators(
-    page, bob, transactional_db, live_server, settings
-):
-    settings.GITHUB_CLIENT_ID = ""
-    log_in(page, live_server.url, "bob@example.com", "bob-password-1")
-    expect(page.get_by_role("heading", name="Welcome to M3O")).to_be_visible()
-    body = page.locator("main").inner_text()
-    assert "GITHUB_CLIENT_ID" not in body
-    assert "GitHub" not in body
-    expect(page.get_by_role("button", name="Connect GitHub")).to_have_count(0)
-    expect(page.locator("header.top").get_by_role("link", name="GitHub")).to_have_count(0)
-    expect(page.get_by_label("Repository URL")).to_be_visible()
-    page.goto(live_server.url + "/accounts/github/repositories/")
-    assert "GITHUB_CLIENT_ID" not in page.locator("main").inner_text()
-
-
 def test_form_errors_sit_beside_their_fields_with_what_was_typed(page, seeded, live_server, settings):
     settings.ALLOW_LOCAL_REPOSITORIES = False  # as in production
     web = seeded["web"]
@@ -209,7 +193,9 @@ def test_form_errors_sit_beside_their_fields_with_what_was_typed(page, seeded, l
     assert not Service.objects.filter(name="cache").exists()
 
 
-def test_first_impressions_home_page_words_webhook_box_plan_and_token_copy(page, seeded, live_server):
+def test_first_impressions_home_page_words_webhook_box_plan_and_token_copy(
+    page, seeded, bob, live_server, settings
+):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(live_server.url + "/")
     expect(page.get_by_role("heading", name="Your own cloud for services")).to_be_visible()
@@ -223,6 +209,19 @@ def test_first_impressions_home_page_words_webhook_box_plan_and_token_copy(page,
     page.goto(live_server.url + "/")
     page.locator("#home").get_by_role("link", name="Sign in").click()
     expect(page.get_by_role("heading", name="Sign In")).to_be_visible()
+
+    # A newcomer where GitHub is not set up is not offered it, nor told about settings.
+    settings.GITHUB_CLIENT_ID = ""
+    log_in(page, live_server.url, "bob@example.com", "bob-password-1")
+    expect(page.get_by_role("heading", name="Welcome to M3O")).to_be_visible()
+    body = page.locator("main").inner_text()
+    assert "GITHUB_CLIENT_ID" not in body
+    assert "GitHub" not in body
+    expect(page.locator("header.top").get_by_role("link", name="GitHub")).to_have_count(0)
+    expect(page.get_by_label("Repository URL")).to_be_visible()
+    page.goto(live_server.url + "/accounts/github/repositories/")
+    assert "GITHUB_CLIENT_ID" not in page.locator("main").inner_text()
+    page.get_by_role("button", name="Log out").click()
 
     log_in(page, live_server.url, "alice@example.com", "alice-password-1")
     page.goto(live_server.url + "/")
