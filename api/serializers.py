@@ -106,7 +106,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         model = Service
         fields = [
             "id", "name", "environment", "environment_name", "repository_url", "branch", "path", "port",
-            "start_command", "build_command", "predeploy_command",
+            "start_command", "build_command", "predeploy_command", "health_check_path",
             "state", "live_deployment", "url", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -143,6 +143,24 @@ class DeploySerializer(serializers.Serializer):
     start_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     build_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     predeploy_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    replace = serializers.BooleanField(
+        default=True,
+        help_text="False: refuse when a service of this name deploys another repository.",
+    )
+
+
+class ServiceSettingsSerializer(serializers.Serializer):
+    """What PATCH changes; a field left out stays as it is. Used from the next deployment."""
+
+    name = serializers.CharField(max_length=30, required=False)
+    repository_url = serializers.CharField(max_length=500, required=False)
+    branch = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    path = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
+    start_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    build_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    predeploy_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    health_check_path = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
 class UploadSerializer(serializers.Serializer):
@@ -153,6 +171,8 @@ class UploadSerializer(serializers.Serializer):
     environment = serializers.CharField(max_length=30, default="production")
     port = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=65535)
     start_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    build_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    predeploy_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
 
 class RollbackSerializer(serializers.Serializer):

@@ -2,7 +2,6 @@
 
 import time
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -18,35 +17,22 @@ from api.serializers import (
     RollbackSerializer,
     RuntimeLogSerializer,
     ServiceSerializer,
+    ServiceSettingsSerializer,
     UploadSerializer,
     VariableSerializer,
 )
 from api.views_environments import VariablesOf
-from deployments import actions, controls, runtime_logs, tree, variables
+from deployments import actions, controls, runtime_logs, service_settings, variables
 from deployments.access import services_for
 from deployments.models import Deployment
+from deployments.queries import default_rollback_target, target_environment
 from environments.access import ADMIN, DEPLOY, VIEW, environments_for
-from environments.actions import get_or_create_environment
-from environments.models import Environment, slug_validator
 
 State = Deployment.State
 
 
 def service_for(request, service_id: int, need: str = VIEW):
     return get_object_or_404(services_for(request.user, need), pk=service_id)
-
-
-def target_environment(user, name: str) -> Environment:
-    """The environment a name means to this user: their own, else one shared with them, else a new one."""
-    try:
-        slug_validator(name)
-    except ValidationError:
-        raise actions.ActionError(f"{name!r} is not a valid environment name.") from None
-    mine = Environment.objects.filter(owner=user, name=name, deleted_at__isnull=True).first()
-    if mine is not None:
-        return mine
-    shared = environments_for(user, DEPLOY).filter(name=name).order_by("id").first()
-    return shared or get_or_create_environment(user, name)
 
 
 def _deployed(deployment) -> Response:
@@ -89,6 +75,7 @@ class ServiceList(generics.ListCreateAPIView):
                 start_command=data.get("start_command"),
                 build_command=data.get("build_command"),
                 predeploy_command=data.get("predeploy_command"),
+                replace=data["replace"],
             )
         return _deployed(deployment)
 
@@ -116,6 +103,8 @@ class ServiceUpload(generics.GenericAPIView):
                 environment=environment,
                 port=data.get("port"),
                 start_command=data.get("start_command"),
+                build_command=data.get("build_command"),
+                predeploy_command=data.get("predeploy_command"),
             )
         return _deployed(deployment)
 
@@ -126,14 +115,22 @@ class ServiceDetail(generics.GenericAPIView):
     def get(self, request, service_id: int):
         return Response(self.get_serializer(service_for(request, service_id)).data)
 
+    @extend_schema(request=ServiceSettingsSerializer, responses={200: ServiceSerializer})
+    def patch(self, request, service_id: int):
+        """Change the service's settings (those given); the next deployment uses them."""
+        service = service_for(request, service_id, ADMIN)
+        form = ServiceSettingsSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        if "path" in data:
+            data["subdirectory"] = data.pop("path")
+        service_settings.change_settings(service, request.user, **data)
+        return Response(self.get_serializer(service_for(request, service_id)).data)
+
     @extend_schema(responses={204: None})
     def delete(self, request, service_id: int):
         """Stop and remove the service, its deployments and images."""
-        service = service_for(request, service_id, ADMIN)
-        # Its own upload folder and nothing else, whatever its repository URL names.
-        upload = uploads.repository_path(service.environment_id, service.name)
-        controls.delete_service(service, request.user)
-        tree.remove(upload)
+        service_settings.remove_service(service_for(request, service_id, ADMIN), request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -169,15 +166,7 @@ class ServiceRollback(generics.GenericAPIView):
         if form.validated_data.get("deployment"):
             earlier = get_object_or_404(service.deployments, pk=form.validated_data["deployment"])
         else:
-            earlier = (
-                service.deployments.filter(state__in=(State.SUPERSEDED, State.STOPPED))
-                .exclude(image="")
-                .exclude(pk=service.live_deployment_id)
-                .order_by("-id")
-                .first()
-            )
-            if earlier is None:
-                raise actions.ActionError(f"{service.name} has no earlier deployment to roll back to.")
+            earlier = default_rollback_target(service)
         return _deployed(controls.rollback(service, earlier, request.user))
 
 

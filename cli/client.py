@@ -63,6 +63,9 @@ class Api:
     def post(self, path: str, data: dict | None = None) -> dict:
         return self._json(self._send("POST", path, json=data or {}))
 
+    def patch(self, path: str, data: dict) -> dict:
+        return self._json(self._send("PATCH", path, json=data))
+
     def upload(self, path: str, fields: dict, archive: bytes) -> dict:
         files = {"archive": ("upload.tar.gz", archive, "application/gzip")}
         return self._json(self._send("POST", path, data=fields, files=files))

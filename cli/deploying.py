@@ -62,20 +62,28 @@ _detach = click.option("--detach", "-d", is_flag=True, help="Return once queued,
 @click.option("--path", "-p", "subdirectory", default="", help="The service's folder in a monorepo.")
 @click.option("--port", type=int, help="The port the app listens on (default 8080, given as $PORT).")
 @click.option("--start", "start_command", help="Start command (instead of the Procfile or detection).")
+@click.option("--build", "build_command", help="Build command, run in the image after the dependencies.")
+@click.option("--release", "predeploy_command", help="Pre-deploy command, run before it goes live.")
 @_detach
 @json_option
 @pass_context
 def run(
-    ctx: Context, source: str, name, environment, branch, subdirectory, port, start_command, detach
-) -> None:
+    ctx: Context, source: str, name, environment, branch, subdirectory, port,
+    start_command, build_command, predeploy_command, detach,
+) -> None:  # fmt: skip
     """Deploy a repository URL, or a local folder (`m3o run .`), and follow the build."""
     environment = environment or ctx.settings.environment
     folder = Path(source).expanduser()
     fields = {"environment": environment, "path": subdirectory}
     if port:
         fields["port"] = port
-    if start_command is not None:
-        fields["start_command"] = start_command
+    for field, value in (
+        ("start_command", start_command),
+        ("build_command", build_command),
+        ("predeploy_command", predeploy_command),
+    ):
+        if value is not None:
+            fields[field] = value
     if folder.is_dir():
         folder = folder.resolve()
         archive, count = pack(folder)

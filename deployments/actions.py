@@ -12,11 +12,10 @@ from django.utils import timezone
 from deployments import logs, webhooks
 from deployments.errors import PlatformError
 from deployments.models import Deployment, Service, WebhookDelivery
+from deployments.service_copy import settings_for_copy
 from deployments.source import (
     InvalidSource,
     check_upload_owner,
-    copy_upload,
-    upload_path,
     validate_branch,
     validate_repository_url,
     validate_subdirectory,
@@ -30,6 +29,10 @@ State = Deployment.State
 
 class ActionError(Exception):
     """A request that cannot be carried out, in words for the person who made it."""
+
+
+class NeedsConfirmation(ActionError):
+    """A request that would change more than the person may expect: asked again, confirmed, it goes."""
 
 
 def enqueue(deployment_id: int, countdown: float = 0) -> None:
@@ -98,11 +101,14 @@ def deploy_repository(
     start_command: str | None = None,
     build_command: str | None = None,
     predeploy_command: str | None = None,
+    replace: bool = True,
 ) -> Deployment:
     """Create the service (or update where it comes from) and deploy it.
 
     `environment` is one of the user's own by name (created when missing), or
-    an Environment the caller has checked the user may deploy into.
+    an Environment the caller has checked the user may deploy into. With
+    `replace` false, a service of that name deploying another repository is
+    left alone and NeedsConfirmation says so.
     """
     name = _clean_name(name.strip())
     url, branch, subdirectory = _clean_source(repository_url, branch, subdirectory)
@@ -123,6 +129,11 @@ def deploy_repository(
         name=name,
         defaults={"repository_url": url, "branch": branch, "subdirectory": subdirectory},
     )
+    if not created and service.repository_url != url and not replace:
+        raise NeedsConfirmation(
+            f"{env.name} already has a service called {name}, deployed from {service.repository_url}. "
+            f"Deploying {url} replaces it."
+        )
     if not created:
         service.repository_url, service.branch, service.subdirectory = url, branch, subdirectory
         # A pasted URL is cloned without a token; picking from GitHub sets these again.
@@ -263,7 +274,7 @@ def reap_stale_deployments(stale_after: int | None = None) -> list[int]:
         try:
             runtime = get_runtime()
             runtime.remove_deployment(deployment.pk)
-            if deployment.image:
+            if deployment.image and not deployment.reuses_image:  # a reused image is another's
                 runtime.remove_image(deployment.image)
             runtime.remove_network(deployment.service.environment_id)
         except PlatformError as exc:
@@ -322,18 +333,8 @@ def copy_services(source, target, user) -> list[Deployment]:
     with_secrets = can(user, source, ADMIN)
     deployments = []
     for original in Service.objects.filter(environment=source).order_by("name"):
-        repository_url = original.repository_url
-        if repository_url == str(upload_path(source.pk, original.name)):
-            repository_url = copy_upload(original.name, source.pk, target.pk)
         service = Service.objects.create(
-            environment=target,
-            name=original.name,
-            repository_url=repository_url,
-            branch=original.branch,
-            subdirectory=original.subdirectory,
-            port=original.port,
-            github_repository=original.github_repository,
-            is_private=original.is_private,
+            environment=target, name=original.name, **settings_for_copy(original, target.pk)
         )
         copy_variables(original, service, with_secrets=with_secrets)
         deployments.append(request_deploy(service, user))

@@ -17,7 +17,7 @@ from billing.quotas import QuotaExceeded, check_rerun
 from deployments import logs
 from deployments.actions import ActionError, converge_later, request_deploy
 from deployments.models import Deployment, Service
-from deployments.source import copy_upload, upload_path
+from deployments.service_copy import settings_for_copy
 from environments.actions import record
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,21 @@ def rollback(service: Service, earlier: Deployment, user) -> Deployment:
         raise ActionError(f"Deployment #{earlier.pk} is already the one running.")
     deployment = _queue_image(service, earlier, user)
     record(service.environment, user, "rollback", f"{service.name} to #{earlier.pk}")
+    return deployment
+
+
+@transaction.atomic
+def apply_variables(service: Service, user) -> Deployment:
+    """Run what runs now again with the variables as they are now, health-gated.
+
+    Variables reach an instance when it starts, so no rebuild is needed: the image
+    that serves (a rolled-back one too) starts again. With nothing running, it deploys.
+    """
+    live = service.live_deployment
+    if live is None or live.state != State.RUNNING or not live.image:
+        return request_deploy(service, user)
+    deployment = _queue_image(service, live, user)
+    record(service.environment, user, "redeploy", f"{service.name} with its variables as they are now")
     return deployment
 
 
@@ -138,24 +153,13 @@ def promote(deployment: Deployment, target_environment, user) -> Deployment:
     source_service = deployment.service
     if target_environment.pk == source_service.environment_id:
         raise ActionError("Pick another environment to promote to.")
-    repository_url = source_service.repository_url
-    if repository_url == str(upload_path(source_service.environment_id, source_service.name)):
-        # An upload belongs to one service: the promoted one redeploys from a copy of its own.
-        repository_url = copy_upload(
-            source_service.name, source_service.environment_id, target_environment.pk
+    service = Service.objects.filter(environment=target_environment, name=source_service.name).first()
+    if service is None:
+        service = Service.objects.create(
+            environment=target_environment,
+            name=source_service.name,
+            **settings_for_copy(source_service, target_environment.pk),
         )
-    service, _ = Service.objects.get_or_create(
-        environment=target_environment,
-        name=source_service.name,
-        defaults={
-            "repository_url": repository_url,
-            "branch": source_service.branch,
-            "subdirectory": source_service.subdirectory,
-            "port": source_service.port,
-            "github_repository": source_service.github_repository,
-            "is_private": source_service.is_private,
-        },
-    )
     promoted = _queue_image(service, deployment, user)
     record(
         target_environment, user, "promote",

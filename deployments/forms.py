@@ -14,7 +14,50 @@ class DeployForm(forms.Form):
         max_length=1000, required=False, help_text="Empty: the Procfile's web: line, or detected"
     )
     subdirectory = forms.CharField(max_length=300, required=False, help_text="For a monorepo")
-    environment = forms.CharField(max_length=30, initial="production")
+    # Picked from the person's own environments (and those shared with them), or named anew on
+    # purpose: a typo never makes an environment nobody asked for.
+    environment = forms.ChoiceField(label="Environment")
+    new_environment = forms.CharField(
+        label="New environment's name", max_length=30, required=False,
+        help_text="Only when you pick a new environment above",
+    )  # fmt: skip
+    # Shown once a service of that name deploys another repository: ticked, it is replaced.
+    replace = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    NEW = "new"
+
+    def __init__(self, *args, environments, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environments = {str(e.pk): e for e in environments}
+        choices = [
+            (pk, e.name if e.owner_id == user.pk else f"{e.name} (shared by {e.owner.email or e.owner})")
+            for pk, e in self.environments.items()
+        ]
+        self.fields["environment"].choices = [*choices, (self.NEW, "A new environment…")]
+        named = [pk for pk, e in self.environments.items() if e.name == "production"]
+        self.fields["environment"].initial = (named or list(self.environments) or [self.NEW])[0]
+        if not self.environments:
+            self.fields["new_environment"].initial = "production"
+
+    def ask_to_replace(self, question: str) -> None:
+        self.fields["replace"].widget = forms.CheckboxInput()
+        self.fields["replace"].label = "Yes, replace it"
+        self.add_error("replace", question)
+
+    def clean(self):
+        data = super().clean()
+        picked = data.get("environment")
+        if picked == self.NEW:
+            name = (data.get("new_environment") or "").strip()
+            if not name:
+                self.add_error("new_environment", "Name the new environment.")
+            elif name in {e.name for e in self.environments.values()}:
+                self.add_error("new_environment", f"You have {name} already: pick it from the list.")
+            data["environment"] = name
+        elif picked:
+            data["environment"] = self.environments[picked]
+        data.pop("new_environment", None)
+        return data
 
 
 class VariableForm(forms.Form):

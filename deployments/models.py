@@ -23,6 +23,8 @@ class Service(models.Model):
     start_command = models.CharField(max_length=1000, blank=True, default="")
     build_command = models.CharField(max_length=1000, blank=True, default="")
     predeploy_command = models.CharField(max_length=1000, blank=True, default="")
+    # Where a new instance is asked for an answer below 500 before it gets requests.
+    health_check_path = models.CharField(max_length=200, default="/")
     # Set when the service was picked from the owner's GitHub repositories:
     # "owner/name", whether it is private (cloned with the owner's token), and
     # the push webhook registered on it (None: the owner adds it by hand).

@@ -186,8 +186,12 @@ def _reuse_image(run: Run) -> str:
         raise UserError(
             f"The image of deployment #{earlier.pk} no longer exists; deploy again to rebuild it."
         )
+    image = earlier.image
+    if earlier.service_id != run.service.pk:
+        # Promoted: a tag of the service's own, so pruning or deleting the other one never takes it.
+        image = run.image = run.runtime.tag_image(earlier.image, run.service.pk, run.deployment.pk)
     Deployment.objects.filter(pk=run.deployment.pk).update(
-        image=earlier.image,
+        image=image,
         commit_sha=earlier.commit_sha,
         commit_message=earlier.commit_message,
         commit_author=earlier.commit_author,
@@ -197,7 +201,7 @@ def _reuse_image(run: Run) -> str:
     )
     advance(run, State.CLONING, State.BUILDING)
     advance(run, State.BUILDING, State.STARTING)
-    return earlier.image
+    return image
 
 
 def _clone_and_build(run: Run) -> str:
@@ -291,7 +295,7 @@ def _start(run: Run, image: str) -> None:
     instance_id = run.instance.id
     try:
         seconds = health.wait(
-            f"http://127.0.0.1:{run.instance.host_port}/",
+            f"http://127.0.0.1:{run.instance.host_port}{service.health_check_path or '/'}",
             service.port,
             settings.HEALTH_TIMEOUT,
             lambda: run.runtime.state(instance_id),
@@ -468,13 +472,29 @@ def _take_over(run: Run) -> tuple[bool, Deployment | None]:
     return True, (previous if retiring else None)
 
 
-def _prune_images(runtime: Runtime, service: Service) -> None:
-    """Keep images for rollback: the live one, recent superseded ones, and any in flight."""
+def images_to_keep(service: Service) -> set[str]:
+    """The live image, any in flight, and the newest IMAGES_KEPT_PER_SERVICE others to roll back to.
+
+    Counted in images, not deployments: a rollback, a start or a promotion runs an
+    image again, and must not push an older image out.
+    """
     service_deployments = Deployment.objects.filter(service=service).exclude(image="")
     in_flight = service_deployments.exclude(state__in=Deployment.FINAL_STATES)
-    recent = service_deployments.filter(state__in=(State.SUPERSEDED, State.STOPPED)).order_by("-id")
     keep = set(in_flight.values_list("image", flat=True))
-    keep |= set(recent.values_list("image", flat=True)[: settings.IMAGES_KEPT_PER_SERVICE])
+    recent: list[str] = []
+    earlier = service_deployments.filter(state__in=(State.SUPERSEDED, State.STOPPED)).order_by("-id")
+    for image in earlier.values_list("image", flat=True).iterator():
+        if image not in recent and image not in keep:
+            recent.append(image)
+            if len(recent) == settings.IMAGES_KEPT_PER_SERVICE:
+                break
+    return keep | set(recent)
+
+
+def _prune_images(runtime: Runtime, service: Service) -> None:
+    """Keep images for rollback (images_to_keep); remove the service's others."""
+    service_deployments = Deployment.objects.filter(service=service).exclude(image="")
+    keep = images_to_keep(service)
     try:
         removed = runtime.prune_images(service.pk, keep)
     except PlatformError as exc:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.github import is_github_url
-from deployments import actions, controls, queue, variable_views, variables
+from deployments import actions, confirm, controls, queries, queue, variable_views, variables
 from deployments import runtime_logs as runtime_log_store
 from deployments.access import services_for
 from deployments.errors import PlatformError
@@ -24,11 +24,7 @@ def service_detail(request, service_id: int, *, variable_form=None, status=200):
     positions = queue.positions()
     for deployment in deployments:
         deployment.position = positions.get(deployment.pk)
-    rollback_to = {
-        d.pk
-        for d in deployments
-        if d.image and d.state in ("superseded", "stopped") and d.pk != service.live_deployment_id
-    }
+    rollback_to = queries.rollback_targets(service, deployments)
     targets = environments_for(request.user, DEPLOY).exclude(pk=service.environment_id)
     context = {
         "service": service,
@@ -76,8 +72,27 @@ def redeploy(request, service_id: int):
 
 @login_required
 @require_POST
+def apply_variables(request, service_id: int):
+    """After a change of variables: what runs starts again with them, a rolled-back image too."""
+    service = _service_action(request, service_id)
+    request.session.pop("offer_redeploy", None)
+    return _run(
+        request, service, lambda: controls.apply_variables(service, request.user),
+        f"{service.name} starts again with its variables as they are now.",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
 def stop(request, service_id: int):
     service = _service_action(request, service_id)
+    asked = confirm.ask(
+        request, title=f"Stop {service.name}?", button=f"Stop {service.name}",
+        question=f"{service.name} in {service.environment.name} stops answering until you start it again.",
+        back=reverse("service", args=[service.pk]),
+    )  # fmt: skip
+    if asked:
+        return asked
     return _run(request, service, lambda: controls.stop(service, request.user), f"{service.name} stopped.")
 
 
@@ -102,6 +117,16 @@ def restart(request, service_id: int):
 def rollback(request, service_id: int, deployment_id: int):
     service = _service_action(request, service_id)
     earlier = get_object_or_404(service.deployments, pk=deployment_id)
+    asked = confirm.ask(
+        request, title=f"Roll {service.name} back to deployment #{earlier.pk}?",
+        button=f"Roll back to #{earlier.pk}", back=reverse("service", args=[service.pk]),
+        question=(
+            f"The image of deployment #{earlier.pk} (commit {earlier.short_sha or 'unknown'}) runs again in "
+            f"place of what serves now, once it answers. Nothing is rebuilt."
+        ),
+    )  # fmt: skip
+    if asked:
+        return asked
     return _run(
         request, service, lambda: controls.rollback(service, earlier, request.user),
         f"Rolling back to deployment #{earlier.pk}.",

@@ -1,12 +1,19 @@
 from django.urls import path
 
-from deployments import service_views, views
+from deployments import service_views, settings_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("deploy/", views.deploy, name="deploy"),
     path("services/<int:service_id>/", service_views.service_detail, name="service"),
     path("services/<int:service_id>/redeploy/", service_views.redeploy, name="redeploy"),
+    path("services/<int:service_id>/settings/", settings_views.settings_page, name="service-settings"),
+    path("services/<int:service_id>/delete/", settings_views.delete, name="service-delete"),
+    path(
+        "services/<int:service_id>/apply-variables/",
+        service_views.apply_variables,
+        name="service-apply-variables",
+    ),
     path("services/<int:service_id>/stop/", service_views.stop, name="service-stop"),
     path("services/<int:service_id>/start/", service_views.start, name="service-start"),
     path("services/<int:service_id>/restart/", service_views.restart, name="service-restart"),

@@ -9,6 +9,7 @@ from deployments import actions, controls, logs, queue
 from deployments.access import deployments_for, services_for
 from deployments.forms import DeployForm
 from deployments.models import Deployment
+from deployments.queries import deploy_targets
 from environments.access import DEPLOY, environments_for
 from ingress.names import service_url
 
@@ -35,26 +36,28 @@ def dashboard(request):
         return render(request, "home.html")
     if not services_for(request.user).exists() and not environments_for(request.user).exists():
         return redirect("onboarding")
-    return _dashboard(request, DeployForm())
+    return _dashboard(request, _deploy_form(request))
 
 
 @login_required
 @require_POST
 def deploy(request):
-    form = DeployForm(request.POST)
+    form = _deploy_form(request, request.POST)
     if form.is_valid():
-        environment = form.cleaned_data["environment"]
-        if environments_for(request.user).filter(name=environment).exclude(owner=request.user).exists():
-            # Deploying into a shared environment goes through its own page.
-            form.add_error("environment", "Deploy into a shared environment from its page.")
+        try:
+            deployment = actions.deploy_repository(request.user, **form.cleaned_data)
+        except actions.NeedsConfirmation as exc:
+            form.ask_to_replace(str(exc))
+        except actions.ActionError as exc:
+            form.add_error(None, str(exc))
         else:
-            try:
-                deployment = actions.deploy_repository(request.user, **form.cleaned_data)
-            except actions.ActionError as exc:
-                form.add_error(None, str(exc))
-            else:
-                return redirect("deployment", deployment_id=deployment.pk)
+            return redirect("deployment", deployment_id=deployment.pk)
     return _dashboard(request, form, status=400)
+
+
+def _deploy_form(request, data=None) -> DeployForm:
+    targets = deploy_targets(request.user).select_related("owner")
+    return DeployForm(data, environments=targets, user=request.user)
 
 
 @login_required

@@ -86,7 +86,10 @@ def on_the_dashboard(user, client, name: str, service: Service, data: dict | Non
     """Press the button; return the message the service page then shows."""
     client.force_login(user)
     args = [service.pk, data.pop("deployment")] if name == "rollback" else [service.pk]
-    page = client.post(reverse(f"service-{name}", args=args), data or {}, follow=True)
+    # Past the confirmation step that rollback and stop ask for.
+    page = client.post(
+        reverse(f"service-{name}", args=args), {**(data or {}), "confirmed": "yes"}, follow=True
+    )
     assert page.status_code == 200
     shown = [m.message for m in page.context["messages"]]
     assert len(shown) == 1, shown
@@ -143,7 +146,7 @@ def test_within_the_plan_start_restart_and_rollback_are_queued(alice, tight, cli
     built(one, State.STOPPED)
     client.force_login(alice)
     client.post(reverse("service-restart", args=[one.pk]))  # stopped: it starts
-    client.post(reverse("service-rollback", args=[one.pk, earlier.pk]))
+    client.post(reverse("service-rollback", args=[one.pk, earlier.pk]), {"confirmed": "yes"})
     queued = Deployment.objects.filter(service=one, state=State.QUEUED).values_list("source_id", flat=True)
     assert list(queued) == [earlier.pk]  # the rollback, after the start it superseded
     assert Deployment.objects.filter(service=one, state=State.SUPERSEDED, source__isnull=False).count() == 1

@@ -54,6 +54,7 @@ def test_personal_environment_from_copy_to_deletion(worker, live_server, page, a
     expect(page.locator("#state [data-state=running]")).to_be_visible(timeout=180_000)
     page.get_by_role("link", name="web", exact=True).click()
     page.locator(f"tr[data-deployment='{first.pk}']").get_by_role("button", name="Roll back to this").click()
+    page.get_by_role("button", name=f"Roll back to #{first.pk}").click()  # the question it asks first
     expect(page.locator("#state [data-state=running]")).to_be_visible(timeout=180_000)
     expect(page.locator("#log")).to_contain_text(f"Using the image of deployment #{first.pk}")
 

@@ -112,9 +112,20 @@ def test_promote_runs_the_same_image_in_another_environment(worker, alice, make_
     production = create_environment(alice, name="production", kind="production")
     promoted = running(controls.promote(staging_deployment, production, alice))
     assert promoted.service.environment == production
-    assert promoted.image == staging_deployment.image
+    # The same image, under a tag of the promoted service's own.
+    assert promoted.image == f"{settings.PLATFORM_NAME}-app/s{promoted.service_id}:d{promoted.pk}"
+    assert engine().images.get(promoted.image).id == engine().images.get(staging_deployment.image).id
     assert "Step 1/" not in log_text(promoted)
     assert "hello from static-site" in requests.get(promoted.url, timeout=5).text
+
+    # Deleting staging removes its images; production's stays, to run and roll back to.
+    delete_environment(staging_deployment.service.environment, alice)
+    eventually(lambda: not engine().images.list(name=staging_deployment.image), timeout=60)
+    assert engine().images.list(name=promoted.image)
+    controls.stop(promoted.service, alice)
+    promoted.service.refresh_from_db()
+    again = running(controls.start(promoted.service, alice))
+    assert again.image == promoted.image
 
 
 def test_stop_start_and_restart(worker, alice, make_repo):

@@ -119,6 +119,9 @@ class Runtime(Protocol):
 
     def remove_image(self, tag: str) -> None: ...
 
+    def tag_image(self, image: str, service_id: int, deployment_id: int) -> str:
+        """Give an image a tag in the service's own repository; return the tag."""
+
     def remove_deployment(self, deployment_id: int) -> None:
         """Remove every container of a deployment (the reaper's broom)."""
 

@@ -22,7 +22,7 @@ from docker.utils import tar
 from docker.utils.json_stream import json_stream
 
 from deployments import tree
-from deployments.errors import Cancelled, PlatformError
+from deployments.errors import Cancelled, PlatformError, UserError
 from deployments.hints import listening_ports
 from deployments.runtime import docker_images, subnets
 from deployments.runtime.base import (
@@ -285,6 +285,15 @@ class DockerRuntime:
                 pass
             except APIError as exc:
                 log.warning("image %s not removed: %s", tag, exc.explanation)
+
+    def tag_image(self, image: str, service_id: int, deployment_id: int) -> str:
+        repository, tag = image_repository(service_id), f"d{deployment_id}"
+        with _engine_errors("tagging an image"):
+            try:
+                self.client.images.get(image).tag(repository, tag=tag)
+            except ImageNotFound:
+                raise UserError(f"The image {image} no longer exists; deploy again to rebuild it.") from None
+        return f"{repository}:{tag}"
 
     def prune_images(self, service_id: int, keep: set[str]) -> list[str]:
         removed = []

@@ -1,0 +1,132 @@
+"""A service's settings: where its code comes from, how it is built, started and checked, its name.
+
+The settings page, the API's PATCH and `m3o settings` all change a service here,
+so they accept and refuse the same things. A change applies from the next
+deployment; nothing is rebuilt or restarted by saving.
+"""
+
+import re
+
+from django.db import IntegrityError, transaction
+
+from deployments import tree
+from deployments.actions import ActionError, _clean_name, _clean_source, converge_later, set_commands
+from deployments.controls import delete_service
+from deployments.models import Service
+from deployments.source import InvalidSource, check_upload_owner, upload_path
+from environments.actions import record
+from ingress.actions import claim_hostname
+from ingress.models import Hostname
+
+_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$")
+
+# What each setting is called where a person reads it (audit records, messages).
+LABELS = {
+    "repository_url": "repository",
+    "branch": "branch",
+    "subdirectory": "folder",
+    "port": "port",
+    "start_command": "start command",
+    "build_command": "build command",
+    "predeploy_command": "pre-deploy command",
+    "health_check_path": "health check path",
+    "name": "name",
+}
+
+
+def clean_health_check_path(path: str) -> str:
+    path = path.strip() or "/"
+    if not _HEALTH_PATH.match(path):
+        raise ActionError(
+            "The health check path must start with / and hold at most 200 characters of a URL path "
+            "(letters, digits and - . _ ~ / and the like; no spaces)."
+        )
+    return path
+
+
+def is_upload(service: Service) -> bool:
+    return service.repository_url == str(upload_path(service.environment_id, service.name))
+
+
+@transaction.atomic
+def change_settings(
+    service: Service,
+    user,
+    *,
+    repository_url: str | None = None,
+    branch: str | None = None,
+    subdirectory: str | None = None,
+    port: int | None = None,
+    start_command: str | None = None,
+    build_command: str | None = None,
+    predeploy_command: str | None = None,
+    health_check_path: str | None = None,
+    name: str | None = None,
+) -> list[str]:
+    """Change what is given (None leaves a setting as it is); return the labels of what changed.
+
+    A service whose deployments all failed is mended here: the next "Deploy again"
+    uses these settings.
+    """
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    before = {field: getattr(service, field) for field in LABELS}
+    if repository_url is not None or branch is not None or subdirectory is not None:
+        url, clean_branch, folder = _clean_source(
+            service.repository_url if repository_url is None else repository_url.strip(),
+            service.branch if branch is None else branch.strip(),
+            service.subdirectory if subdirectory is None else subdirectory,
+        )
+        if url != service.repository_url:
+            if is_upload(service):
+                raise ActionError(
+                    "An uploaded service keeps its folder; deploy the repository as a new service."
+                )
+            try:
+                check_upload_owner(url, service.environment_id, service.name)
+            except InvalidSource as exc:
+                raise ActionError(str(exc)) from None
+            # A pasted URL is cloned without a token; picking from GitHub sets these again.
+            service.github_repository, service.is_private = "", False
+        service.repository_url, service.branch, service.subdirectory = url, clean_branch, folder
+    if port is not None:
+        if not 1 <= port <= 65535:
+            raise ActionError("The port must be between 1 and 65535.")
+        service.port = port
+    set_commands(service, start=start_command, build=build_command, predeploy=predeploy_command)
+    if health_check_path is not None:
+        service.health_check_path = clean_health_check_path(health_check_path)
+    changed = [LABELS[field] for field, value in before.items() if getattr(service, field) != value]
+    if name is not None and name.strip() != service.name:
+        _rename(service, _clean_name(name.strip()))
+        changed.append("name")
+    if not changed:
+        return []
+    service.save()
+    record(service.environment, user, "settings", f"{before['name']}: {', '.join(changed)}")
+    return changed
+
+
+def _rename(service: Service, new_name: str) -> None:
+    """The name is in the service's address, so the address moves with it at once."""
+    if is_upload(service):
+        raise ActionError("An uploaded service keeps its name; upload it again under the new name.")
+    if Service.objects.filter(environment_id=service.environment_id, name=new_name).exists():
+        raise ActionError(f"{service.environment.name} has a service called {new_name} already.")
+    had_address = Hostname.objects.filter(service=service).delete()[0] > 0
+    service.name = new_name
+    try:
+        with transaction.atomic():
+            service.save(update_fields=["name"])
+    except IntegrityError:  # taken meanwhile
+        raise ActionError(f"{service.environment.name} has a service called {new_name} already.") from None
+    if had_address:
+        claim_hostname(service)  # ActionError (and all of this undone) when the new address is taken
+        converge_later(service_id=service.pk)  # the proxy learns the new address
+
+
+def remove_service(service: Service, user) -> None:
+    """Delete the service (controls.delete_service), then its own upload folder, if it had one."""
+    # Its own upload folder and nothing else, whatever its repository URL names.
+    upload = upload_path(service.environment_id, service.name)
+    delete_service(service, user)
+    tree.remove(upload)
