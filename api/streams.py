@@ -24,6 +24,7 @@ from django.db import connections
 from django.http import StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer
 
+from api import fanout
 from deployments import logs, runtime_logs
 from deployments.models import Deployment, Service
 
@@ -158,52 +159,52 @@ async def _live(service_id: int, fresh: bool) -> int | None:
 
 async def runtime_log(service_id: int, since: float | None, grep: str, tail: int) -> AsyncIterator[bytes]:
     """The live instance's lines from Redis, as the collector stores them; a redeploy's new
-    instance is followed from its first line."""
+    instance is followed from its first line. Followers of one stream share one blocking
+    read of it (api/fanout.py)."""
     deadline = time.monotonic() + settings.API_STREAM_SECONDS
-    last_sent = checked = time.monotonic()
+    last_sent = time.monotonic()
     needle = grep.lower()
     client = _redis()
-    live: int | None = None
-    cursor = ""
-    first = True
     try:
+        live = await _live(service_id, fresh=True)
+        cursor = "0-0"
+        if live is not None and live != _GONE:
+            # The cursor first: a line stored meanwhile comes with the follow below.
+            newest = await client.xrevrange(runtime_logs.key(live), count=1)
+            cursor = newest[0][0].decode() if newest else "0-0"
+            recent = sync_to_async(runtime_logs.recent, thread_sensitive=False)
+            for line in await recent(live, tail=tail, since=since):
+                if runtime_logs.order(line.id) <= runtime_logs.order(cursor) and needle in line.text.lower():
+                    last_sent = time.monotonic()
+                    yield _line({"time": line.time, "text": line.text})
         while time.monotonic() < deadline:
-            if first or time.monotonic() - checked > _LIVE_CHECK:
-                checked = time.monotonic()
-                now_live = await _live(service_id, fresh=first)
-                if now_live == _GONE:
-                    yield _line({"error": "The service was deleted."})
-                    return
-                if now_live != live:
-                    live, cursor = now_live, "0-0"
-                    if live is not None and first:
-                        # The cursor first: a line stored meanwhile comes with the next read.
-                        newest = await client.xrevrange(runtime_logs.key(live), count=1)
-                        cursor = newest[0][0].decode() if newest else "0-0"
-                        lines = await sync_to_async(runtime_logs.recent, thread_sensitive=False)(
-                            live, tail=tail, since=since
-                        )
-                        for line in lines:
-                            if (
-                                runtime_logs.order(line.id) <= runtime_logs.order(cursor)
-                                and needle in line.text.lower()
-                            ):
-                                last_sent = time.monotonic()
-                                yield _line({"time": line.time, "text": line.text})
-                first = False
+            if live == _GONE:
+                yield _line({"error": "The service was deleted."})
+                return
             if live is None:
                 await asyncio.sleep(1.0)
             else:
-                answer = await client.xread({runtime_logs.key(live): cursor}, count=500, block=_WAIT_MS)
-                for _, entries in answer or ():
-                    for entry_id, fields in entries:
-                        line = runtime_logs.line_from(entry_id, fields)
-                        cursor = line.id
-                        if needle in line.text.lower():
+                checked = time.monotonic()
+                lines = fanout.follow(runtime_logs.key(live), cursor, client)
+                try:
+                    async for line in lines:
+                        if line is not None:
+                            cursor = line.id
+                            if needle in line.text.lower():
+                                last_sent = time.monotonic()
+                                yield _line({"time": line.time, "text": line.text})
+                        if time.monotonic() - last_sent > _KEEPALIVE:
                             last_sent = time.monotonic()
-                            yield _line({"time": line.time, "text": line.text})
+                            yield b"\n"
+                        if time.monotonic() - checked > _LIVE_CHECK or time.monotonic() >= deadline:
+                            break
+                finally:
+                    await lines.aclose()
             if time.monotonic() - last_sent > _KEEPALIVE:
                 last_sent = time.monotonic()
                 yield b"\n"
+            now_live = await _live(service_id, fresh=False)
+            if now_live != live:
+                live, cursor = now_live, "0-0"
     finally:
         await client.aclose()

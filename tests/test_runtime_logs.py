@@ -164,3 +164,58 @@ def test_the_api_follows_new_lines_and_the_build_log(worker, alice, live_server,
         items = [json.loads(raw) for raw in answer.iter_lines() if raw]
     assert items[-1]["deployment"]["state"] == "running"
     assert any("==> " in item.get("text", "") for item in items)
+
+
+def test_followers_of_one_stream_share_one_read_and_each_gets_every_line_once(settings, monkeypatch):
+    """Three followers, one joining late and one falling behind: one reader for all, and
+    each sees every line after its own cursor, once, in order."""
+    import asyncio
+
+    from api import fanout
+
+    settings.RUNTIME_LOG_MAX_LINES = 10_000
+    monkeypatch.setattr(fanout, "_QUEUE", 50)  # a burst of 1500 lines overflows every follower's queue
+    deployment_id = 987652
+    name = runtime_logs.key(deployment_id)
+    redis_client().delete(name)
+
+    def write(first: int, count: int) -> None:
+        runtime_logs.append(
+            deployment_id,
+            [
+                (f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z", f"tick {i}")
+                for i in range(first, first + count)
+            ],
+        )
+
+    async def take(client, cursor: str, count: int, seen: list[int]) -> None:
+        async for line in fanout.follow(name, cursor, client):
+            if line is not None:
+                seen.append(int(line.text.split()[1]))
+            if len(seen) == count:
+                return
+
+    async def scenario() -> list[list[int]]:
+        clients = [fanout._client() for _ in range(3)]
+        seen: list[list[int]] = [[], [], []]
+        try:
+            write(0, 10)
+            (start,) = await clients[0].xrevrange(name, count=1)
+            cursor = start[0].decode()  # after "tick 9"
+            early = [asyncio.create_task(take(clients[i], cursor, 1500, seen[i])) for i in (0, 1)]
+            await asyncio.sleep(0.3)
+            assert len(fanout._readers) == 1
+            await asyncio.to_thread(write, 10, 1500)  # more than a follower's queue holds
+            late = asyncio.create_task(take(clients[2], "0-0", 1510, seen[2]))
+            await asyncio.wait_for(asyncio.gather(*early, late), timeout=60)
+        finally:
+            for client in clients:
+                await client.aclose()
+        return seen
+
+    try:
+        first, second, late = asyncio.run(scenario())
+        assert first == second == list(range(10, 1510))
+        assert late == list(range(1510))
+    finally:
+        redis_client().delete(name)
