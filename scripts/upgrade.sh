@@ -22,13 +22,20 @@ remote=${UPGRADE_REMOTE:-origin}
 py=.venv/bin/python
 
 say() { echo "==> $*"; }
-# manage.py with the settings the processes get: /etc/m3o/m3o.env (M3O_ENV_FILE) wins, as in production.
+# manage.py commands (separated by --) in one process, with the settings the processes
+# get: /etc/m3o/m3o.env (M3O_ENV_FILE) wins over the environment, as in production.
 manage() {
   "$py" -c 'import sys
 from portal.backup import start_django
 start_django()
 from django.core.management import execute_from_command_line
-execute_from_command_line(["manage.py", *sys.argv[1:]])' "$@"
+command = []
+for word in [*sys.argv[1:], "--"]:
+    if word != "--":
+        command.append(word)
+    elif command:
+        execute_from_command_line(["manage.py", *command])
+        command = []' "$@"
 }
 
 if ! git diff --quiet HEAD --; then
@@ -79,8 +86,7 @@ fi
 touch .venv/.installed 2>/dev/null || true
 
 say "Migrations"
-manage migrate --noinput
-manage collectstatic --noinput -v0
+manage migrate --noinput -- collectstatic --noinput -v0
 
 if [ -x scripts/serve.sh ] && scripts/serve.sh status >/dev/null 2>&1; then
   say "Restarting web, worker and beat"
