@@ -12,9 +12,9 @@
 #      base images (scripts/build-base-images.sh);
 #   4. migrations and static files, while the old processes still serve
 #      (so a release's migrations must suit the code before it too);
-#   5. web, worker and beat restarted (scripts/serve.sh in production mode;
-#      under `make run`, restart it yourself). A worker stops warm: the
-#      builds it runs finish first.
+#   5. web, worker and beat restarted (`scripts/serve.sh restart` in production
+#      mode, found by its settings file; under `make run`, restart it yourself).
+#      A worker stops warm: the builds it runs finish first.
 set -euo pipefail
 cd "${M3O_CHECKOUT:-$(dirname "$0")/..}"
 ref=${1:-}
@@ -88,11 +88,13 @@ touch .venv/.installed 2>/dev/null || true
 say "Migrations"
 manage migrate --noinput -- collectstatic --noinput -v0
 
-if [ -x scripts/serve.sh ] && scripts/serve.sh status >/dev/null 2>&1; then
+settings_file=${M3O_ENV_FILE:-${M3O_ETC_DIR:-/etc/m3o}/m3o.env}
+if [ -f "$settings_file" ] && [ -x scripts/serve.sh ]; then
   say "Restarting web, worker and beat"
-  for process in web worker beat; do
-    scripts/serve.sh restart "$process"
-  done
+  if ! scripts/serve.sh restart web worker beat; then
+    echo "The processes could not be restarted; start them with: make serve" >&2
+    exit 1
+  fi
 else
   say "Restart the platform's processes to run the new code (stop \`make run\` and start it again)"
 fi
