@@ -9,12 +9,15 @@ from accounts.actions import deploy_github_repository, service_name_for
 from accounts.forms import GitHubDeployForm
 from deployments.actions import ActionError
 from deployments.forms import DeployForm
+from deployments.queries import deploy_targets
 
 
 @login_required
 def onboarding(request):
     context = {
-        "form": DeployForm(),
+        "form": DeployForm(
+            environments=deploy_targets(request.user).select_related("owner"), user=request.user
+        ),
         "github_configured": bool(settings.GITHUB_CLIENT_ID),
         "github_connected": SocialAccount.objects.filter(user=request.user, provider="github").exists(),
     }

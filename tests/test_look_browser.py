@@ -22,6 +22,7 @@ from tests.browser import log_in
 pytestmark = [pytest.mark.browser]
 
 PHONE = {"width": 390, "height": 844}
+ERROR_RED = "rgb(145, 32, 24)"  # static/css/portal.css: every error, the site's and allauth's
 LONG = "a-commit-message-without-spaces-that-would-push-a-table-past-the-edge-of-a-phone-screen"
 
 
@@ -103,6 +104,7 @@ def test_every_page_fits_a_phone_and_its_navigation_works(browser, page, seeded,
         "/environments/new/",
         f"/services/{web.pk}/",
         f"/services/{seeded['api'].pk}/",
+        f"/services/{web.pk}/settings/",
         f"/deployments/{failed.pk}/",
         f"/deployments/{web.live_deployment_id}/",
         "/accounts/email/",
@@ -123,6 +125,10 @@ def test_every_page_fits_a_phone_and_its_navigation_works(browser, page, seeded,
     page.goto(f"{base}/services/{web.pk}/")
     table = page.locator("#deployments")
     assert table.evaluate("e => e.scrollWidth > e.clientWidth"), "the table should scroll inside its box"
+    # The page that asks before a Stop.
+    page.locator("#service").get_by_role("button", name="Stop").click()
+    expect(page.get_by_role("button", name=f"Stop {web.name}")).to_be_visible()
+    fits_a_phone(page, "the confirmation page")
 
     # The same with a new token on show, and with plans on sale.
     page.goto(base + "/api/tokens/")
@@ -145,6 +151,15 @@ def test_every_page_fits_a_phone_and_its_navigation_works(browser, page, seeded,
 def test_form_errors_sit_beside_their_fields_with_what_was_typed(page, seeded, live_server, settings):
     settings.ALLOW_LOCAL_REPOSITORIES = False  # as in production
     web = seeded["web"]
+    # allauth's pages show their errors in the same style as ours.
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill("not her password")
+    page.get_by_role("button", name="Sign In").click()
+    refused = page.locator("main ul.errorlist")
+    expect(refused).to_contain_text("not correct")
+    assert refused.evaluate("e => getComputedStyle(e).color") == ERROR_RED
+    expect(page.get_by_label("Email")).to_have_value("alice@example.com")
     log_in(page, live_server.url, "alice@example.com", "alice-password-1")
     page.goto(f"{live_server.url}/services/{web.pk}/")
     form = page.locator("form.variable-form")
@@ -157,6 +172,7 @@ def test_form_errors_sit_beside_their_fields_with_what_was_typed(page, seeded, l
     expect(name).to_have_attribute("aria-invalid", "true")
     error = page.locator("form.variable-form ul.errorlist")
     expect(error).to_have_text("The name is too long: 100 characters at most (it has 200).")
+    assert error.evaluate("e => getComputedStyle(e).color") == ERROR_RED
     expect(page.locator("form.variable-form").get_by_label("Value")).to_have_value("kept")
     expect(page.locator("p.message")).to_have_count(0)  # not at the top of the page
     assert not Variable.objects.filter(service=web, key__startswith="NNN").exists()
@@ -181,7 +197,7 @@ def test_form_errors_sit_beside_their_fields_with_what_was_typed(page, seeded, l
     )
     expect(page.locator("form.deploy-form").get_by_label("Service name")).to_have_value("cache")
     colour = page.locator("form.deploy-form ul.errorlist").evaluate("e => getComputedStyle(e).color")
-    assert colour == "rgb(145, 32, 24)", "one error style: dark red on pale red"
+    assert colour == ERROR_RED, "one error style: dark red on pale red"
 
     # A private address over https was accepted and sat in "cloning" until the clone timed out.
     deploy = page.locator("form.deploy-form")
@@ -239,8 +255,9 @@ def test_first_impressions_home_page_words_webhook_box_plan_and_token_copy(
     expect(page.get_by_role("heading", name="api")).to_be_visible()
     expect(page.locator("#webhook")).to_have_count(0)
 
-    # Billing is off until a plan is sold: the plan page says so and shows usage only.
-    page.goto(f"{live_server.url}/billing/")
+    # A refusal links to the plan page, which says billing is off and shows usage only.
+    page.goto(f"{live_server.url}/deployments/{seeded['failed'].pk}/")
+    page.locator("#failure").get_by_role("link", name=f"{live_server.url}/billing/").click()
     expect(page.get_by_role("heading", name="Your usage")).to_be_visible()
     expect(page.locator("#billing-off")).to_contain_text("Billing is off on this installation")
     expect(page.locator("#usage tr", has_text="Services")).to_contain_text("2")
