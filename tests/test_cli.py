@@ -115,6 +115,14 @@ def test_env_create_run_a_repository_rollback_and_delete(m3o, make_repo):
     assert listed.count("running") == 1
     assert listed.count("superseded") == 2
 
+    changed = m3o.ok("settings", "site", "--build", "echo built", "--release", "true", "--health-check", "/x")
+    assert "Build command:       echo built" in changed
+    assert "Pre-deploy command:  true" in changed
+    assert "Health check path:   /x" in changed
+    refused = m3o("settings", "site", "--branch", "--upload-pack=id")
+    assert refused.returncode == 1
+    assert "not a valid branch name" in refused.stderr + refused.stdout
+
     service_id = Service.objects.get(name="site").pk
     assert m3o.ok("delete", "site").strip() == "site deleted."
     assert not Service.objects.filter(pk=service_id).exists()
