@@ -59,13 +59,16 @@ lint: venv
 
 # Backup, restore and upgrade (README, "Running it on a server"). They read the
 # settings as the processes do: /etc/m3o/m3o.env (M3O_ENV_FILE), var/local.env, the environment.
-.PHONY: backup restore upgrade
+.PHONY: backup restore restore-archive upgrade
 backup: venv
 	@$(PY) -m portal.backup $(if $(OUT),--out "$(OUT)") $(if $(filter 0 no,$(IMAGES)),--no-images)
 
-restore: setup
-	@test -n "$(ARCHIVE)" || { echo "Say which archive: make restore ARCHIVE=path/to/m3o-backup-....tar" >&2; exit 1; }
+# The archive is asked for before the set-up runs.
+restore: restore-archive setup
 	@$(PY) -m portal.restore "$(ARCHIVE)" $(if $(filter 1 yes,$(FORCE)),--force)
+
+restore-archive:
+	@test -n "$(ARCHIVE)" || { echo "Say which archive: make restore ARCHIVE=path/to/m3o-backup-....tar" >&2; exit 1; }
 
 upgrade:
 	@scripts/upgrade.sh $(REF)
