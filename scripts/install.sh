@@ -167,9 +167,12 @@ no stored variable or secret can ever be read again.
 EOF
 fi
 
-# As every process does: the settings file over the environment.
+# As every process does: the settings file over the environment. The static files
+# do not need the database: both at once.
+scripts/m3o-process manage collectstatic --noinput -v0 &
+static=$!
 scripts/m3o-process manage migrate --noinput
-scripts/m3o-process manage collectstatic --noinput -v0
+wait "$static"
 
 if [ -d /run/systemd/system ]; then
   units=${SYSTEMD_UNIT_DIR:-/etc/systemd/system}

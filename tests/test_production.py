@@ -126,13 +126,10 @@ def _database(name: str = "") -> dict:
     }
 
 
-def _psql(sql: str) -> None:
+def _psql(sql: str, database: str = "postgres") -> None:
     db = _database()
-    subprocess.run(
-        ["psql", "-q", "-h", db["host"], "-p", db["port"], "-U", db["user"], "-d", "postgres", "-c", sql],
-        check=True,
-        timeout=60,
-    )
+    command = ["psql", "-q", "-h", db["host"], "-p", db["port"], "-U", db["user"], "-d", database, "-c", sql]
+    subprocess.run(command, check=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -143,61 +140,46 @@ def production(django_db_setup, django_db_blocker):
     base = Path(tempfile.mkdtemp(prefix="m3o-production-"))
     base.chmod(0o755)
     prod = Production(base)
-    prod.start_redis()
     db = _database()
     prod_db = f"{db['name']}_prod"[:63]
-    _psql(f'drop database if exists "{prod_db}"')
-    _psql(f'create database "{prod_db}"')
-    # A copy of the test database, already migrated: migrating from nothing takes
-    # minutes on this machine (djstripe's history); install migrates what is left.
-    dump = subprocess.Popen(
-        ["pg_dump", "-h", db["host"], "-p", db["port"], "-U", db["user"], db["name"]], stdout=subprocess.PIPE
-    )
-    subprocess.run(
-        ["psql", "-q", "-h", db["host"], "-p", db["port"], "-U", db["user"], prod_db],
-        stdin=dump.stdout,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    assert dump.wait(timeout=60) == 0
-    subprocess.run(
-        [
-            "psql",
-            "-q",
-            "-h",
-            db["host"],
-            "-p",
-            db["port"],
-            "-U",
-            db["user"],
-            prod_db,
-            "-c",
-            "truncate auth_user cascade",
-        ],
-        check=True,
-        timeout=60,
-    )
-    install_env = {
-        **prod.ctl_env,
-        "M3O_VAR_DIR": str(prod.var),
-        "DATABASE_URL": f"postgres://{db['user']}@{db['host']}:{db['port']}/{prod_db}",
-        "REDIS_URL": f"redis://127.0.0.1:{prod.ports['redis']}/0",
-        "CACHE_URL": f"redis://127.0.0.1:{prod.ports['redis']}/1",
-        "PLATFORM_NAME": prod.platform,
-        "PORTAL_DOMAIN": prod.domain,
-        "PORTAL_HTTP_PORT": str(prod.ports["http"]),
-        "PORTAL_HTTPS_PORT": str(prod.ports["https"]),
-        "WEB_BIND": f"127.0.0.1:{prod.ports['web']}",
-        "WEB_WORKERS": "1",
-        "INGRESS_HTTP_PORT": str(prod.ports["apps"]),
-        "INGRESS_HTTPS_PORT": str(prod.ports["apps_tls"]),
-        "INGRESS_ADMIN_ADDRESS": f"127.0.0.1:{free_port()}",
-        "INGRESS_CONTROL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "INGRESS_CHALLENGE_PORT": str(free_port()),
-        "ALLOW_LOCAL_REPOSITORIES": "1",  # the test's repository is a local folder
-    }
     try:
+        prod.start_redis()
+        _psql(f'drop database if exists "{prod_db}"')
+        _psql(f'create database "{prod_db}"')
+        # A copy of the test database, already migrated: migrating from nothing takes
+        # minutes on this machine (djstripe's history); install migrates what is left.
+        dump = subprocess.Popen(
+            ["pg_dump", "-h", db["host"], "-p", db["port"], "-U", db["user"], db["name"]],
+            stdout=subprocess.PIPE,
+        )
+        subprocess.run(
+            ["psql", "-q", "-h", db["host"], "-p", db["port"], "-U", db["user"], prod_db],
+            stdin=dump.stdout,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        assert dump.wait(timeout=60) == 0
+        _psql("truncate auth_user cascade", database=prod_db)  # a fresh server has no users
+        install_env = {
+            **prod.ctl_env,
+            "M3O_VAR_DIR": str(prod.var),
+            "DATABASE_URL": f"postgres://{db['user']}@{db['host']}:{db['port']}/{prod_db}",
+            "REDIS_URL": f"redis://127.0.0.1:{prod.ports['redis']}/0",
+            "CACHE_URL": f"redis://127.0.0.1:{prod.ports['redis']}/1",
+            "PLATFORM_NAME": prod.platform,
+            "PORTAL_DOMAIN": prod.domain,
+            "PORTAL_HTTP_PORT": str(prod.ports["http"]),
+            "PORTAL_HTTPS_PORT": str(prod.ports["https"]),
+            "WEB_BIND": f"127.0.0.1:{prod.ports['web']}",
+            "WEB_WORKERS": "1",
+            "INGRESS_HTTP_PORT": str(prod.ports["apps"]),
+            "INGRESS_HTTPS_PORT": str(prod.ports["apps_tls"]),
+            "INGRESS_ADMIN_ADDRESS": f"127.0.0.1:{free_port()}",
+            "INGRESS_CONTROL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "INGRESS_CHALLENGE_PORT": str(free_port()),
+            "ALLOW_LOCAL_REPOSITORIES": "1",  # the test's repository is a local folder
+        }
         install = subprocess.run(
             ["make", "--no-print-directory", "install"],
             cwd=ROOT,
@@ -235,7 +217,7 @@ def production(django_db_setup, django_db_blocker):
             if pid_file.exists():
                 with contextlib.suppress(ValueError, ProcessLookupError):
                     os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        if prod.redis.poll() is None:
+        if prod.redis and prod.redis.poll() is None:
             prod.stop_redis()
         _clean_engine(prod.platform)
         _psql(f'drop database if exists "{prod_db}" with (force)')
