@@ -152,13 +152,25 @@ def test_an_upgrade_drops_no_request_and_a_wiped_machine_comes_back_from_its_bac
     wipe_and_restore(deployment, tmp_path / "restore", restored_database)
 
 
+def start_from_an_older_commit(checkout: Path) -> None:
+    """Put the checkout on the commit before HEAD, or, in a shallow clone (CI may clone with
+    depth 1), on a commit made here that differs from HEAD by one README line."""
+    try:
+        git("checkout", "--quiet", "--detach", "HEAD~1", cwd=checkout)
+    except subprocess.CalledProcessError:
+        readme = checkout / "README.md"
+        readme.write_text(readme.read_text() + "\nAn older version.\n")
+        git("-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "--quiet",
+            "-am", "An older version", cwd=checkout)  # fmt: skip
+
+
 def upgrade_while_a_client_asks(deployment: Deployment, tmp_path: Path) -> None:
     """scripts/upgrade.sh brings a checkout of the previous commit to this one; its worker restarts."""
     tmp_path.mkdir()
     current = git("rev-parse", "HEAD", cwd=ROOT)
     checkout = tmp_path / "server"
     git("clone", "--quiet", str(ROOT), str(checkout), cwd=tmp_path)
-    git("checkout", "--quiet", "--detach", "HEAD~1", cwd=checkout)
+    start_from_an_older_commit(checkout)
     light_venv(checkout)
     if (ROOT / "var" / "static").is_dir():  # a server has the static files of the version it runs
         shutil.copytree(ROOT / "var" / "static", checkout / "var" / "static")
