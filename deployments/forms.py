@@ -1,7 +1,19 @@
 from django import forms
 
 
-class DeployForm(forms.Form):
+class AsksBeforeReplacing(forms.Form):
+    """A deploy form that, when the name deploys another repository, asks before replacing it."""
+
+    # Shown once a service of that name deploys another repository: ticked, it is replaced.
+    replace = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def ask_to_replace(self, question: str) -> None:
+        self.fields["replace"].widget = forms.CheckboxInput()
+        self.fields["replace"].label = "Yes, replace it"
+        self.add_error("replace", question)
+
+
+class DeployForm(AsksBeforeReplacing):
     repository_url = forms.CharField(
         label="Repository URL", max_length=500,
         widget=forms.TextInput(attrs={"placeholder": "https://github.com/you/app.git"}),
@@ -21,9 +33,6 @@ class DeployForm(forms.Form):
         label="New environment's name", max_length=30, required=False,
         help_text="Only when you pick a new environment above",
     )  # fmt: skip
-    # Shown once a service of that name deploys another repository: ticked, it is replaced.
-    replace = forms.BooleanField(required=False, widget=forms.HiddenInput)
-
     NEW = "new"
 
     def __init__(self, *args, environments, user, **kwargs):
@@ -38,11 +47,6 @@ class DeployForm(forms.Form):
         self.fields["environment"].initial = (named or list(self.environments) or [self.NEW])[0]
         if not self.environments:
             self.fields["new_environment"].initial = "production"
-
-    def ask_to_replace(self, question: str) -> None:
-        self.fields["replace"].widget = forms.CheckboxInput()
-        self.fields["replace"].label = "Yes, replace it"
-        self.add_error("replace", question)
 
     def clean(self):
         data = super().clean()

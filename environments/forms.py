@@ -1,5 +1,6 @@
 from django import forms
 
+from deployments.forms import AsksBeforeReplacing
 from environments.models import Environment, Membership
 
 
@@ -26,7 +27,7 @@ class MemberForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
 
-class ServiceDeployForm(forms.Form):
+class ServiceDeployForm(AsksBeforeReplacing):
     repository_url = forms.CharField(label="Repository URL", max_length=500)
     name = forms.CharField(label="Service name", max_length=30)
     branch = forms.CharField(

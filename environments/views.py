@@ -108,6 +108,8 @@ def deploy_into(request, environment_id: int):
             deployment = deploy_actions.deploy_repository(
                 request.user, environment=environment, **form.cleaned_data
             )
+        except deploy_actions.NeedsConfirmation as exc:
+            form.ask_to_replace(str(exc))
         except deploy_actions.ActionError as exc:
             form.add_error(None, str(exc))
         else:

@@ -240,3 +240,18 @@ def test_new_variables_restart_what_runs_after_a_rollback(alice):
     web.save()
     again = controls.apply_variables(web, alice)
     assert again.source_id == back.pk  # its image again, not a build of the newest commit
+
+
+def test_the_environment_page_asks_before_replacing_too(alice, client):
+    web = service_of(alice)
+    client.force_login(alice)
+    form = {"repository_url": "https://example.com/other.git", "name": "web"}
+    url = reverse("environment-deploy", args=[web.environment_id])
+    page = client.post(url, form)
+    assert page.status_code == 400
+    assert b"deployed from https://example.com/web.git" in page.content
+    web.refresh_from_db()
+    assert web.repository_url == "https://example.com/web.git"
+    assert client.post(url, form | {"replace": "on"}).status_code == 302
+    web.refresh_from_db()
+    assert web.repository_url == "https://example.com/other.git"
