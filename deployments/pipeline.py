@@ -28,6 +28,7 @@ from deployments import (
     hints,
     image_policy,
     logs,
+    node_versions,
     release,
     runtime_logs,
     source,
@@ -237,6 +238,8 @@ def _clone_and_build(run: Run) -> str:
     run.log.write(f"==> {build.describe(plan)}")
     run.suggestion = plan.suggestion
     check_deploy(service, deployment, source.source_dir(checkout, ""), run.log.write)  # or refuses
+    if plan.node_request:
+        _resolve_node(run, *plan.node_request)
 
     advance(run, State.CLONING, State.BUILDING)
     if plan.version:
@@ -256,6 +259,15 @@ def _clone_and_build(run: Run) -> str:
         release.run(run.runtime, spec, plan.release_command, run.log.write, run.stop)
     advance(run, State.BUILDING, State.STARTING)
     return run.image
+
+
+def _resolve_node(run: Run, asked: str, asked_by: str) -> None:
+    """Fail before building when no Node.js release satisfies the request; say which one will."""
+    chosen = node_versions.resolve(asked, asked_by)  # or refuses, naming what there is
+    if chosen:
+        run.log.write(f"==> Node.js {chosen}: the newest release that satisfies {asked}")
+    else:
+        run.log.write("==> The npm registry did not answer: the build will look for that Node.js itself")
 
 
 def _use_default_branch(run: Run, token: str | None) -> None:

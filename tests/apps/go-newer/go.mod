@@ -1,0 +1,3 @@
+module example.com/gonewer
+
+go 1.24
