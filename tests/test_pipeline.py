@@ -301,6 +301,9 @@ def test_engine_unreachable_is_retried_then_failed_for_the_operator(
     assert "container engine could not be reached" in deployment.failure_reason
     assert deployment.attempts == 2
     assert log_text(deployment).count("retrying in") == 2
+    # The delay doubles each time (the tests' workers start from DEPLOY_RETRY_DELAY=1).
+    assert "retrying in 1 s (attempt 2)" in log_text(deployment)
+    assert "retrying in 2 s (attempt 3)" in log_text(deployment)
 
 
 def test_two_removals_of_one_container_both_succeed(engine_clean_up):
