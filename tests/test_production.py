@@ -8,6 +8,7 @@ has no systemd as PID 1; the units are checked with systemd-analyze).
 """
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -433,3 +434,29 @@ def test_the_systemd_units_pass_systemd_analyze(production, tmp_path):
         assert "WantedBy=multi-user.target" in text
         assert "StandardOutput=journal" in text
         assert (f"User={USER}" in text) == (name != "worker")
+
+
+def test_doctor_says_the_workers_cannot_reach_their_engine(db, capsys):
+    """The web side judges the engine by the workers' heartbeats alone."""
+    from django.core.management import CommandError, call_command
+
+    from deployments.logs import redis_client
+    from portal import heartbeat
+
+    for key in redis_client().scan_iter(match=f"{settings.PLATFORM_NAME}:worker-heartbeat:*"):
+        redis_client().delete(key)
+    record = {"hostname": "w1@box", "at": 0, "engine_ok": False, "engine_error": "connection refused"}
+    redis_client().set(f"{settings.PLATFORM_NAME}:worker-heartbeat:w1@box", json.dumps(record), ex=60)
+    try:
+        with pytest.raises(CommandError, match="engine"):
+            call_command("doctor")
+        out = capsys.readouterr().out
+        assert (
+            "PROBLEM  engine: the container engine does not answer 1 worker(s): w1@box: connection refused"
+            in out
+        )
+        assert "to fix it: start the Docker engine" in out
+        assert "ok       workers: 1 worker(s) reporting: w1@box" in out
+        assert [beat["hostname"] for beat in heartbeat.read_all()] == ["w1@box"]
+    finally:
+        redis_client().delete(f"{settings.PLATFORM_NAME}:worker-heartbeat:w1@box")
