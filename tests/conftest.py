@@ -116,7 +116,7 @@ class Worker:
     def __init__(self, queue: str, log_path: Path, env: dict[str, str]) -> None:
         self.queue = queue
         self.log_path = log_path
-        full_env = {**os.environ, **WORKER_ENV, **env, "DATABASE_URL": database_url()}
+        full_env = {**os.environ, **WORKER_ENV, "DATABASE_URL": database_url(), **env}
         full_env["DEPLOY_QUEUE"] = queue
         self.process = subprocess.Popen(
             [

@@ -37,6 +37,7 @@ from deployments.runtime.base import (
     LineSink,
 )
 from deployments.runtime.cgroups import BuildCgroup, BuildLimits, engine_supports, explain
+from portal import locks
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +345,12 @@ class DockerRuntime:
     def ensure_network(self, environment_id: int) -> str:
         """The environment's network, made with a small subnet of its own when missing."""
         name = network_name(environment_id)
-        with _engine_errors("creating the environment's network"):
+        # The engine's duplicate check is best effort: two workers starting the same
+        # environment's first services at once made two networks of one name, and every
+        # container start on it then failed as "ambiguous". One maker per environment.
+        # (Without Redis, it goes on unlocked.)
+        lock = locks.held(f"network-{environment_id}", timeout=120, wait=60)
+        with _engine_errors("creating the environment's network"), lock:
             for _ in range(_NETWORK_ATTEMPTS):
                 networks = self.client.api.networks()
                 # The engine's name filter matches parts of names (env-1 in env-12): compare whole names.
