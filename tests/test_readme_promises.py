@@ -1,5 +1,5 @@
 """README promises that need no deploy: list pages and their limits, the upload
-limit, BEHIND_PROXY and outgoing mail through SMTP."""
+limit, BEHIND_PROXY, outgoing mail through SMTP and `manage.py deploy`'s arguments."""
 
 import io
 import os
@@ -11,6 +11,7 @@ import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 
 from deployments.models import Service
 from environments.models import Environment
@@ -124,3 +125,26 @@ def test_mail_goes_out_through_smtp_when_email_host_is_set():
     assert len(_SMTP.received) == 1
     assert "Subject: Verify your address" in _SMTP.received[0]
     assert "To: alice@example.com" in _SMTP.received[0]
+
+
+@pytest.mark.django_db
+def test_manage_py_deploy_takes_branch_path_and_port(alice):
+    out = io.StringIO()
+    call_command(
+        "deploy", "https://example.com/alice/shop.git", "--name", "api", "--env", "staging",
+        "--branch", "release-2", "--path", "services/api", "--port", "5000", "--user", "alice", stdout=out,
+    )  # fmt: skip
+    service = Service.objects.get(name="api")
+    assert (service.branch, service.subdirectory, service.port) == ("release-2", "services/api", 5000)
+    assert service.environment.name == "staging"
+    assert service.deployments.get().branch == "release-2"
+    assert out.getvalue().startswith("Deployment #")
+
+    other = "https://example.com/a.git"
+    with pytest.raises(CommandError, match="invalid int value: 'http'"):
+        call_command("deploy", other, "--name", "x", "--port", "http", "--user", "alice")
+    with pytest.raises(CommandError, match="No user 'mallory'"):
+        call_command("deploy", other, "--name", "x", "--user", "mallory")
+    with pytest.raises(CommandError, match="The subdirectory must be a relative path"):
+        call_command("deploy", other, "--name", "x", "--path", "../etc", "--user", "alice")
+    assert Service.objects.count() == 1
