@@ -67,6 +67,26 @@ def test_the_plan_follows_the_subscription_active_past_due_canceled(
     assert statuses == ["active", "past_due", "canceled"]
 
 
+def test_an_unpaid_subscription_moves_to_the_default_plan(
+    alice, client, fake_stripe, pro_plan, stripe_webhook, settings, django_capture_on_commit_callbacks
+):
+    settings.BILLING_GRACE_DAYS = 3
+    subscription = subscribe(fake_stripe, alice)
+    secret, now = fake_stripe.webhook_secret, int(time.time())
+    created = fake_stripe.event("customer.subscription.created", subscription, created=now)
+    assert post(client, stripe_webhook, created, secret=secret).status_code == 200
+    assert account_for(alice).plan.slug == "pro"
+
+    # Stripe's retries are over and the invoice stays open: the subscription is unpaid.
+    fake_stripe.set_status(subscription["id"], "unpaid")
+    unpaid = fake_stripe.event("customer.subscription.updated", subscription, created=now + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, stripe_webhook, unpaid, secret=secret).status_code == 200
+    account = account_for(alice)
+    assert (account.plan.slug, account.subscription_status) == ("open-source", "unpaid")
+    assert account.grace_until is not None
+
+
 def refused(client, path, event, **kwargs):
     response = post(client, path, event, **kwargs)
     assert response.status_code == 400
