@@ -4,10 +4,12 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from api.models import Token
+from environments.audit import record
 
 PREFIX = "m3o_"
 # Writing last_used_at on every request would be a write per API call.
@@ -30,9 +32,11 @@ def create_token(user, name: str, expires_in_days: int | None = None) -> tuple[T
         raise TokenError("A token expires after 1 to 3650 days, or never.")
     raw = PREFIX + secrets.token_urlsafe(32)
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-    token = Token.objects.create(
-        user=user, name=name, prefix=raw[:12], digest=digest(raw), expires_at=expires_at
-    )
+    with transaction.atomic():
+        token = Token.objects.create(
+            user=user, name=name, prefix=raw[:12], digest=digest(raw), expires_at=expires_at
+        )
+        record(None, user, "token", f"created {name} ({token.prefix}...)")
     return token, raw
 
 
@@ -41,7 +45,9 @@ def revoke_token(user, token_id: int) -> Token:
     if token is None:
         raise TokenError("That token does not exist or was already revoked.")
     token.revoked_at = timezone.now()
-    token.save(update_fields=["revoked_at"])
+    with transaction.atomic():
+        token.save(update_fields=["revoked_at"])
+        record(None, user, "token", f"revoked {token.name} ({token.prefix}...)")
     return token
 
 

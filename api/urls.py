@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import device_views, errors, token_views
+from api import device_views, errors, token_views, views_audit
 from api import views_deployments as d
 from api import views_environments as e
 from api import views_services as s
@@ -44,6 +44,7 @@ urlpatterns = [
     path(_SERVICE + "variables/<str:key>/", s.ServiceVariable.as_view(), name="api-service-variable"),
     path(_SERVICE + "logs/", s.ServiceLogs.as_view(), name="api-service-logs"),
     path(_SERVICE + "logs/follow/", s.ServiceLogsFollow.as_view(), name="api-service-logs-follow"),
+    path("audit/", views_audit.EventList.as_view(), name="api-audit"),
     path("deployments/", d.DeploymentList.as_view(), name="api-deployments"),
     path(_DEPLOYMENT, d.DeploymentDetail.as_view(), name="api-deployment"),
     path(_DEPLOYMENT + "cancel/", d.DeploymentCancel.as_view(), name="api-deployment-cancel"),

@@ -112,7 +112,7 @@ class VariablesOf(generics.ListCreateAPIView):
         form = VariableSetSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        variables.set_variable(target, data["key"], data["value"], secret=data["secret"])
+        variables.set_variable(target, data["key"], data["value"], secret=data["secret"], by=request.user)
         shown = next(v for v in variables.shown(target) if v.key == data["key"])
         return Response(self.get_serializer(shown).data, status=status.HTTP_201_CREATED)
 
@@ -128,6 +128,6 @@ class EnvironmentVariable(generics.GenericAPIView):
     @extend_schema(responses={204: None})
     def delete(self, request, environment_id: int, key: str):
         environment = environment_for(request, environment_id, ADMIN)
-        if not variables.unset_variable(environment, key):
+        if not variables.unset_variable(environment, key, by=request.user):
             return Response({"error": f"{key} is not set."}, status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -207,7 +207,7 @@ class ServiceVariable(generics.GenericAPIView):
     @extend_schema(responses={204: None})
     def delete(self, request, service_id: int, key: str):
         service = service_for(request, service_id, ADMIN)
-        if not variables.unset_variable(service, key):
+        if not variables.unset_variable(service, key, by=request.user):
             return Response({"error": f"{key} is not set."}, status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

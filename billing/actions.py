@@ -13,6 +13,7 @@ from billing import stripe_api
 from billing.models import BillingAccount, LicenseCheck, Plan, PlanChange, ServiceStop
 from billing.quotas import account_for, default_plan, upgrade_url
 from billing.usage import services_of
+from environments.audit import record
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,10 @@ def apply_subscription(*, event_id: str, event_created: datetime, subscription: 
         return None
     account.plan, account.subscription_status, account.last_event_at = new_plan, status, event_created
     account.save()
+    record(
+        None, None, "plan", f"{old_plan.name} to {new_plan.name}: {change.reason}", account=account.user,
+        changes={"plan": [old_plan.name, new_plan.name]},
+    )  # fmt: skip
     if account.grace_until and new_plan != old_plan:
         grace_until = account.grace_until
         transaction.on_commit(lambda: _mail_grace_started(account, old_plan, grace_until))

@@ -169,3 +169,29 @@ def completion(shell: str) -> None:
 
     script = get_completion_class(shell)(cli, {}, "m3o", "_M3O_COMPLETE").source()
     click.echo(script)
+
+
+@cli.command()
+@click.option("--env", "-e", "environment", help="Only this environment's changes (owners and admins).")
+@click.option("--limit", default=50, show_default=True, help="How many of the newest changes.")
+@json_option
+@pass_context
+def audit(ctx: Context, environment: str | None, limit: int) -> None:
+    """Who changed what, when and from where: your environments' and your account's changes."""
+    scope = {"environment": ctx.environment(environment)["id"]} if environment else {}
+    found = ctx.api.get("audit/", page_size=max(1, min(limit, 500)), **scope)["results"]
+    if ctx.json:
+        output.as_json(found)
+        return
+    rows = [
+        {
+            **event,
+            "when": output.when(event["created_at"]),
+            "user": event["user"] or "the platform",
+            "what": f"{event['action']} {event['detail']}".strip(),
+            "where": event["environment_name"] or "(account)",
+        }
+        for event in found
+    ]
+    columns = [("WHEN", "when"), ("WHO", "user"), ("FROM", "address"), ("WHERE", "where"), ("WHAT", "what")]
+    output.table(rows, columns, "No changes recorded.")

@@ -21,10 +21,17 @@ from deployments.source import (
     validate_subdirectory,
 )
 from environments.actions import get_or_create_environment
+from environments.audit import changes_of, record
 from environments.models import Environment, slug_validator
 
 log = logging.getLogger(__name__)
 State = Deployment.State
+
+
+# A service's settings whose changes the audit log records, before and after.
+SETTINGS = (
+    "repository_url", "branch", "subdirectory", "port", "start_command", "build_command", "predeploy_command",
+)  # fmt: skip
 
 
 class ActionError(Exception):
@@ -143,8 +150,10 @@ def deploy_repository(
             raise ActionError("The port must be between 1 and 65535.")
         service.port = port
     set_commands(service, start=start_command, build=build_command, predeploy=predeploy_command)
+    # The row still holds the old settings: what this deploy changes goes in its audit record.
+    before = Service.objects.filter(pk=service.pk).values(*SETTINGS).first() if not created else None
     service.save()
-    return request_deploy(service, user)
+    return request_deploy(service, user, changes=changes_of(before, service, SETTINGS))
 
 
 def set_commands(
@@ -165,11 +174,15 @@ def set_commands(
 
 
 @transaction.atomic
-def request_deploy(service: Service, user=None, source: Deployment | None = None) -> Deployment:
+def request_deploy(
+    service: Service, user=None, source: Deployment | None = None, *, audited: bool = True,
+    changes: dict | None = None,
+) -> Deployment:  # fmt: skip
     """Queue a deployment of the service's branch; older queued ones give way to it.
 
     With `source`, the deployment runs that earlier deployment's image instead
-    of building (rollback, start, promote).
+    of building (rollback, start, promote). Callers that write an audit record of
+    their own (rollback, start, promote, copying an environment) pass `audited=False`.
     """
     if service.environment.is_deleted:
         raise ActionError(f"The environment {service.environment.name} was deleted.")
@@ -190,6 +203,9 @@ def request_deploy(service: Service, user=None, source: Deployment | None = None
         log_complete=True,
         failure_reason="A newer deployment was requested.",
     )
+    if audited:
+        branch = deployment.branch or "its default branch"
+        record(service.environment, user, "deploy", f"{service.name} from {branch}", changes=changes)
     transaction.on_commit(lambda: enqueue(deployment.pk))
     return deployment
 
@@ -337,7 +353,7 @@ def copy_services(source, target, user) -> list[Deployment]:
             environment=target, name=original.name, **settings_for_copy(original, target.pk)
         )
         copy_variables(original, service, with_secrets=with_secrets)
-        deployments.append(request_deploy(service, user))
+        deployments.append(request_deploy(service, user, audited=False))
     return deployments
 
 

@@ -32,7 +32,7 @@ def _queue_image(service: Service, earlier: Deployment, user) -> Deployment:
     # Whether the image is still on the engine the worker finds out (a pruned one has no tag here).
     if not earlier.image:
         raise ActionError(f"Deployment #{earlier.pk} has no image to run again; deploy again to rebuild.")
-    return request_deploy(service, user, source=earlier)
+    return request_deploy(service, user, source=earlier, audited=False)  # the caller records what it does
 
 
 @transaction.atomic

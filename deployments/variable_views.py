@@ -5,11 +5,6 @@ from django.contrib import messages
 from deployments import variables
 from deployments.forms import VariableForm
 from deployments.models import Service
-from environments.actions import record
-
-
-def _environment_of(target):
-    return target.environment if isinstance(target, Service) else target
 
 
 def _redeploy_hint(target) -> str:
@@ -27,11 +22,12 @@ def save_from_form(request, target) -> VariableForm | None:
         return form
     key = form.cleaned_data["key"]
     try:
-        variables.set_variable(target, key, form.cleaned_data["value"], secret=form.cleaned_data["secret"])
+        variables.set_variable(
+            target, key, form.cleaned_data["value"], secret=form.cleaned_data["secret"], by=request.user
+        )
     except variables.InvalidVariable as exc:
         form.add_error(exc.field, str(exc))
         return form
-    record(_environment_of(target), request.user, "variable", f"set {key}")
     messages.info(request, f"{key} saved. Redeploy to give it to {_redeploy_hint(target)}.")
     return None
 
@@ -39,8 +35,7 @@ def save_from_form(request, target) -> VariableForm | None:
 def remove_from_form(request, target) -> bool:
     """Unset the posted variable of `target`; True when there was one."""
     key = request.POST.get("key", "")
-    if not variables.unset_variable(target, key):
+    if not variables.unset_variable(target, key, by=request.user):
         return False
-    record(_environment_of(target), request.user, "variable", f"unset {key}")
     messages.info(request, f"{key} removed. Redeploy to take it from {_redeploy_hint(target)}.")
     return True

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from deployments.models import Service, Variable
+from environments.audit import HIDDEN, record
 from environments.models import Environment
 from portal import crypto
 
@@ -47,21 +48,51 @@ def validate_key(key: str) -> str:
 
 
 @transaction.atomic
-def set_variable(target: Environment | Service, key: str, value: str, *, secret: bool = False) -> Variable:
+def set_variable(
+    target: Environment | Service, key: str, value: str, *, secret: bool = False, by=None
+) -> Variable:
     key = validate_key(key)
     if len(value) > 32_000:
         raise InvalidVariable(f"The value of {key} is too long (32,000 characters at most).", "value")
+    earlier = Variable.objects.filter(**_owner_filter(target), key=key).first()
     variable, _ = Variable.objects.update_or_create(
         **_owner_filter(target),
         key=key,
         defaults={"encrypted_value": crypto.encrypt(value), "is_secret": secret},
     )
+    change = [_audited_value(earlier), _audited_value(variable, value)]
+    record(_environment_of(target), by, "variable", f"set {key}{_where(target)}", changes={key: change})
     return variable
 
 
-def unset_variable(target: Environment | Service, key: str) -> bool:
-    deleted, _ = Variable.objects.filter(**_owner_filter(target), key=key).delete()
-    return bool(deleted)
+@transaction.atomic
+def unset_variable(target: Environment | Service, key: str, *, by=None) -> bool:
+    earlier = Variable.objects.filter(**_owner_filter(target), key=key).first()
+    if earlier is None:
+        return False
+    earlier.delete()
+    record(
+        _environment_of(target), by, "variable", f"unset {key}{_where(target)}",
+        changes={key: [_audited_value(earlier), None]},
+    )  # fmt: skip
+    return True
+
+
+def _environment_of(target: Environment | Service) -> Environment:
+    return target if isinstance(target, Environment) else target.environment
+
+
+def _where(target: Environment | Service) -> str:
+    return f" on {target.name}" if isinstance(target, Service) else ""
+
+
+def _audited_value(variable: Variable | None, value: str | None = None) -> str | None:
+    """What the audit log may keep of a value: the value, or only that a secret was there."""
+    if variable is None:
+        return None
+    if variable.is_secret:
+        return HIDDEN
+    return value if value is not None else crypto.decrypt(variable.encrypted_value)
 
 
 def shown(target: Environment | Service) -> list[Shown]:

@@ -7,22 +7,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments.models import Environment, Event, Membership, slug_validator
+from environments.audit import record
+from environments.models import Environment, Membership, slug_validator
 
 DEFAULT_ENVIRONMENT = "production"
 
 
 class EnvironmentError(Exception):
     """A request about environments that cannot be carried out, in plain words."""
-
-
-def record(environment: Environment, user, action: str, detail: str = "") -> Event:
-    return Event.objects.create(
-        environment=environment,
-        user=user if getattr(user, "is_authenticated", False) else None,
-        action=action,
-        detail=detail[:300],
-    )
 
 
 def get_or_create_environment(user, name: str = DEFAULT_ENVIRONMENT) -> Environment:
@@ -59,9 +51,9 @@ def create_environment(
             environment = Environment.objects.create(
                 owner=user, name=name, kind=kind, description=description[:300], expires_at=expires_at
             )
-            record(environment, user, "create", name)
-            if copy_from is not None:
-                deploy_actions.copy_services(copy_from, environment, user)
+            copied = deploy_actions.copy_services(copy_from, environment, user) if copy_from else []
+            copy_note = f" as a copy of {copy_from.name} ({len(copied)} services)" if copy_from else ""
+            record(environment, user, "create", name + copy_note)
     except IntegrityError:
         raise EnvironmentError(f"You already have an environment called {name}.") from None
     return environment
@@ -101,15 +93,24 @@ def add_member(environment: Environment, email: str, role: str, by) -> Membershi
         raise EnvironmentError(f"Nobody with the email address {email} has an account here yet.")
     if user.pk == environment.owner_id:
         raise EnvironmentError("The owner is already in the environment.")
-    membership, _ = Membership.objects.update_or_create(
-        environment=environment, user=user, defaults={"role": role}
-    )
-    record(environment, by, "member", f"{user.email} as {role}")
+    with transaction.atomic():
+        before = Membership.objects.filter(environment=environment, user=user).values_list("role", flat=True)
+        before = before.first()
+        membership, _ = Membership.objects.update_or_create(
+            environment=environment, user=user, defaults={"role": role}
+        )
+        record(environment, by, "member", f"{user.email} as {role}", changes={"role": [before, role]})
     return membership
 
 
 def remove_member(environment: Environment, membership_id: int, by) -> None:
-    deleted, _ = Membership.objects.filter(environment=environment, pk=membership_id).delete()
-    if not deleted:
-        raise EnvironmentError("That person is not a member.")
-    record(environment, by, "member", f"removed #{membership_id}")
+    with transaction.atomic():
+        members = Membership.objects.select_related("user").filter(environment=environment)
+        membership = members.filter(pk=membership_id).first()
+        if membership is None:
+            raise EnvironmentError("That person is not a member.")
+        membership.delete()
+        record(
+            environment, by, "member", f"removed {membership.user.email}",
+            changes={"role": [membership.role, None]},
+        )  # fmt: skip

@@ -65,19 +65,51 @@ class Membership(models.Model):
         return f"{self.user} in {self.environment} ({self.role})"
 
 
-class Event(models.Model):
-    """What was done in an environment, by whom: the audit trail the actions write."""
+class EventQuerySet(models.QuerySet):
+    """The audit log is append-only: rows are added, never changed or removed one by one."""
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="events")
+    def update(self, **kwargs):
+        raise TypeError("The audit log is append-only: events are never changed.")
+
+    def delete(self):
+        raise TypeError("The audit log is append-only: events are never deleted.")
+
+
+class Event(models.Model):
+    """One change, by whom, from where: the audit trail every action writes
+    (environments/audit.py), in the same transaction as the change.
+
+    `environment` is empty for a change of a person's account (tokens, plan), which
+    `account` names. `changes` holds before/after of settings; a secret's value never.
+    """
+
+    environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     action = models.CharField(max_length=50)
     detail = models.CharField(max_length=300, blank=True, default="")
+    address = models.GenericIPAddressField(null=True, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"{self.action} {self.detail}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("The audit log is append-only: events are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit log is append-only: events are never deleted.")

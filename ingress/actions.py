@@ -67,6 +67,8 @@ def check_domain(domain: Domain) -> Domain:
     )
     domain.verified_at, domain.checked_at, domain.check_result = verified_at, now, result.explanation[:300]
     if changed:
+        what = "domain verified" if verified_at else "domain unverified"
+        record(domain.service.environment, None, what, f"{domain.name}: {result.explanation}")
         routes.sync_later()
     return domain
 

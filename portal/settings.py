@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "environments.audit.AddressMiddleware",  # the client's address, for the audit log
 ]
 
 AUTHENTICATION_BACKENDS = [

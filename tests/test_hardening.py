@@ -62,9 +62,11 @@ def test_cli_output_never_contains_escape_sequences_the_server_sent(live_server,
         cli("vars", "list", "--env", "prod"),
         cli("vars", "list", "--env", "prod", "--json"),
         cli("env", "create", "x" * 40),  # an error the server words
+        cli("audit"),  # the token's creation, its name included
     ]
     everything = "".join(result.stdout + result.stderr for result in printed)
     assert "value abcdef" in everything  # the text stays, the sequences go
+    assert "token created laptop" in everything
     for byte in "\x1b\x9b\x07\x08\r\x7f":
         assert byte not in everything
 
