@@ -2,6 +2,7 @@
 limit, BEHIND_PROXY, outgoing mail through SMTP and `manage.py deploy`'s arguments."""
 
 import io
+import json
 import os
 import socketserver
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
+from api import tokens as api_tokens
 from deployments.models import Service
 from environments.models import Environment
 from tests.conftest import ROOT, database_url
@@ -148,3 +150,26 @@ def test_manage_py_deploy_takes_branch_path_and_port(alice):
     with pytest.raises(CommandError, match="The subdirectory must be a relative path"):
         call_command("deploy", other, "--name", "x", "--path", "../etc", "--user", "alice")
     assert Service.objects.count() == 1
+
+
+def test_m3o_env_url_and_token_override_the_config_and_json_is_json(live_server, alice, tmp_path):
+    from tests.test_cli import M3O
+
+    _, raw = api_tokens.create_token(alice, "cli")
+    m3o = M3O(tmp_path / "config", live_server.url)
+    m3o.ok("login", "--url", live_server.url, "--token", raw)
+    me = json.loads(m3o.ok("whoami", "--json"))
+    assert me == {
+        "username": "alice",
+        "email": "alice@example.com",
+        "url": live_server.url,
+        "environment": "production",
+    }
+
+    # The environment's variables win over the file: another environment, and a token and
+    # server given to a script, with the file's own left as they were.
+    m3o.ok("logout")
+    me = json.loads(m3o.ok("whoami", "--json", M3O_ENV="staging", M3O_TOKEN=raw, M3O_URL=live_server.url))
+    assert (me["username"], me["environment"]) == ("alice", "staging")
+    refused = m3o("whoami", "--json")
+    assert refused.returncode == 1
