@@ -109,7 +109,16 @@ def own_engine():
                 container.remove(force=True)
         finally:
             engine.stop()
+            unmount_under(root)
             shutil.rmtree(root, ignore_errors=True)
+
+
+def unmount_under(root: Path) -> None:
+    """A layer the stopped engine left mounted would keep its files from being removed."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    for point in sorted({line.split()[1] for line in mounts}, reverse=True):
+        if point.startswith(f"{root}/"):
+            subprocess.run(["umount", "-l", point], check=False)
 
 
 def everything(engine: Engine) -> dict[str, list[str]]:
