@@ -117,19 +117,24 @@ class Production:
         return self.var / "portal-proxy" / "storage" / "pki" / "authorities" / "local" / "root.crt"
 
 
-def _database(name: str = "") -> dict:
-    db = {**connection.settings_dict, "NAME": connection.creation._get_test_db_name()}  # the test database
+def _database() -> dict:
+    """Where the test database is, and its name as the server knows it."""
+    db = connection.settings_dict
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        name = cursor.fetchone()[0]
     return {
         "host": db["HOST"] or "127.0.0.1",
         "port": str(db["PORT"] or 5432),
         "user": db["USER"] or "postgres",
-        "name": name or db["NAME"],
+        "name": name,
     }
 
 
 def _psql(sql: str, database: str = "postgres") -> None:
-    db = _database()
-    command = ["psql", "-q", "-h", db["host"], "-p", db["port"], "-U", db["user"], "-d", database, "-c", sql]
+    db = connection.settings_dict
+    server = ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres"]
+    command = ["psql", "-q", *server, "-d", database, "-c", sql]
     subprocess.run(command, check=True, timeout=60)
 
 
@@ -141,7 +146,8 @@ def production(django_db_setup, django_db_blocker):
     base = Path(tempfile.mkdtemp(prefix="m3o-production-"))
     base.chmod(0o755)
     prod = Production(base)
-    db = _database()
+    with django_db_blocker.unblock():
+        db = _database()
     prod_db = f"{db['name']}_prod"[:63]
     try:
         prod.start_redis()
