@@ -161,7 +161,7 @@ def test_the_tokens_page_shows_a_new_token_once_and_revokes_it(client, alice):
     client.force_login(alice)
     page = client.post("/api/tokens/", {"name": "laptop", "expires_in_days": "30"}).content.decode()
     token = Token.objects.get(user=alice)
-    raw = page.split("<code data-token>")[1].split("</code>")[0]
+    raw = page.split('<code data-token id="token-value">')[1].split("</code>")[0]
     assert raw.startswith(token.prefix)
     assert api_client(raw=raw).get("/api/whoami/").status_code == 200
     again = client.get("/api/tokens/").content.decode()
