@@ -225,10 +225,12 @@ def test_other_methods_are_refused(client, db):
     assert client.get(URL).status_code == 405
 
 
-def test_the_service_page_shows_how_to_add_the_webhook_by_hand(client, alice, service):
+def test_the_service_page_shows_how_to_add_the_webhook_by_hand(client, alice, service, settings):
+    # The address GitHub must call, whatever host the page was asked on.
+    settings.SITE_URL = "https://portal.example.org"
     client.force_login(alice)
     page = client.get(reverse("service", args=[service.pk])).content.decode()
-    assert "http://testserver/hooks/github/" in page
+    assert "https://portal.example.org/hooks/github/" in page
     assert service.webhook_secret in page
     assert "application/json" in page
     Service.objects.filter(pk=service.pk).update(webhook_id=1234)
