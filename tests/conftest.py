@@ -207,8 +207,10 @@ def clean_engine() -> None:
     for network in client.networks.list(filters={"label": label}):
         with suppress(*gone):
             network.remove()
-    for image in client.images.list():
-        for tag in image.tags:
+    # The summaries, not images.list(): that inspects each image after listing, and one
+    # pruned in between answers 404.
+    for summary in client.api.images():
+        for tag in summary.get("RepoTags") or ():
             if tag.startswith(f"{settings.PLATFORM_NAME}-app/"):
                 with suppress(*gone):
                     client.images.remove(tag, noprune=True)

@@ -204,10 +204,12 @@ def test_followers_of_one_stream_share_one_read_and_each_gets_every_line_once(se
             (start,) = await clients[0].xrevrange(name, count=1)
             cursor = start[0].decode()  # after "tick 9"
             early = [asyncio.create_task(take(clients[i], cursor, 1500, seen[i])) for i in (0, 1)]
-            # Both have joined before the lines come: one reader serves them.
-            joined = lambda: sum(len(reader.followers) for reader in fanout._readers.values()) == 2  # noqa: E731
+            # Both have joined before the lines come: one reader serves them. Only this stream's
+            # readers count: a web server of an earlier test may still follow another one.
+            mine = lambda: [reader for key, reader in list(fanout._readers.items()) if key[1] == name]  # noqa: E731
+            joined = lambda: sum(len(reader.followers) for reader in mine()) == 2  # noqa: E731
             await asyncio.to_thread(eventually, joined, timeout=30)
-            assert len(fanout._readers) == 1
+            assert len(mine()) == 1
             await asyncio.to_thread(write, 10, 1500)  # more than a follower's queue holds
             late = asyncio.create_task(take(clients[2], "0-0", 1510, seen[2]))
             await asyncio.wait_for(asyncio.gather(*early, late), timeout=60)
