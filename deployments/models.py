@@ -202,3 +202,60 @@ class LogLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.seq}: {self.text}"
+
+
+class Process(models.Model):
+    """A process type of a deployment: a Procfile line (`web`, `worker`, `clock`, ...).
+
+    What it runs and how many instances it wants. The web process gets the address
+    and the health check; the others run without a port, restarted when they exit.
+    Kept per deployment, since a commit's Procfile is its own; a rollback copies them.
+    """
+
+    WEB = "web"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="processes")
+    name = models.CharField(max_length=30)
+    # Replaces the image's CMD; empty: the image's own (a generated image has the start command in it).
+    command = models.CharField(max_length=1000, blank=True, default="")
+    replicas = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "name"], name="process_type_per_deployment")
+        ]
+        ordering = ["deployment", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} of deployment {self.deployment_id}"
+
+
+class Instance(models.Model):
+    """One container of a process type, as the worker last saw it on the engine."""
+
+    class State(models.TextChoices):
+        STARTING = "starting"
+        RUNNING = "running"
+        RESTARTING = "restarting"  # exited; the engine starts it again after a backoff
+        EXITED = "exited"
+        GONE = "gone"  # not on the engine: the reconciler starts it again
+
+    process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="instances")
+    index = models.PositiveSmallIntegerField(default=0)  # the replica's number
+    container_id = models.CharField(max_length=100, blank=True, default="")
+    host_port = models.PositiveIntegerField(null=True, blank=True)  # web only
+    state = models.CharField(max_length=20, choices=State.choices, default=State.STARTING)
+    # Restarts of this process type's instance since the deployment started it:
+    # the engine's count, plus those of the containers it replaced.
+    restarts = models.PositiveIntegerField(default=0)
+    restarts_before = models.PositiveIntegerField(default=0)
+    exit_code = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["process", "index"], name="instance_per_replica")]
+        ordering = ["process", "index"]
+
+    def __str__(self) -> str:
+        return f"{self.process.name}.{self.index + 1} of deployment {self.process.deployment_id}"
