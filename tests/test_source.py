@@ -1,5 +1,9 @@
 """Repository URLs, branches and paths are checked before git ever runs."""
 
+import os
+import socket
+import subprocess
+
 import pytest
 
 from deployments import source
@@ -144,3 +148,82 @@ def test_a_bad_url_never_reaches_git(tmp_path, settings):
     with pytest.raises(InvalidSource):
         source.fetch("ext::sh -c id", "main", tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- The clone itself (README: "one commit of one branch is cloned shallow, with no
+# submodules, no hooks, no prompts and a time limit"), with real git on real repositories.
+
+
+def _lose_a_blob(repo, path: str, rev: str = "HEAD") -> None:
+    """Delete one file's object from the repository: any clone that needs it fails."""
+    blob = repo.git("rev-parse", f"{rev}:{path}")
+    (repo.path / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+
+
+def test_only_the_newest_commit_of_the_branch_is_fetched(make_repo, tmp_path, settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = True
+    repo = make_repo("static-site")
+    repo.commit("an old file", {"old.txt": "only in history"})
+    repo.git("rm", "-q", "old.txt")
+    tip = repo.commit("the old file goes")
+    repo.git("checkout", "-q", "-b", "other")
+    repo.commit("another branch", {"other.txt": "only on another branch"})
+    repo.git("checkout", "-q", "main")
+    # A history or another branch that is fetched would need these objects, and fail.
+    _lose_a_blob(repo, "old.txt", "HEAD~1")
+    _lose_a_blob(repo, "other.txt", "other")
+    url = f"file://{repo.path}"  # not a plain path: git ignores --depth for those
+
+    checkout = source.fetch(url, "main", tmp_path / "work")
+    assert checkout.commit_sha == tip
+    assert sorted(p.name for p in (checkout.root / "src").iterdir()) == ["index.html"]
+    checkout.remove()
+    # The same repository, cloned as git does by default, fails: the test does not pass by luck.
+    whole = subprocess.run(["git", "clone", "-q", url, str(tmp_path / "whole")], capture_output=True)
+    assert whole.returncode != 0
+
+
+def test_submodules_are_not_fetched_and_no_hook_runs(make_repo, tmp_path, settings, monkeypatch):
+    settings.ALLOW_LOCAL_REPOSITORIES = True
+    inner = make_repo("static-site")
+    repo = make_repo("python-dockerfile")
+    repo.git(
+        "-c", "protocol.file.allow=always", "submodule", "add", "-q", f"file://{inner.path}", "vendor/inner"
+    )
+    repo.commit("a submodule")
+    # Hooks come from git's templates: a worker machine whose git has a post-checkout
+    # hook there (a packager's, an operator's) must not run it for a tenant's clone.
+    templates = tmp_path / "templates"
+    (templates / "hooks").mkdir(parents=True)
+    ran = tmp_path / "the-hook-ran"
+    hook = templates / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    hook.chmod(0o755)
+    real_env = source._git_env
+    monkeypatch.setattr(
+        source, "_git_env", lambda *a, **k: {**real_env(*a, **k), "GIT_TEMPLATE_DIR": str(templates)}
+    )
+
+    checkout = source.fetch(f"file://{repo.path}", "main", tmp_path / "work")
+    src = checkout.root / "src"
+    assert (src / ".gitmodules").is_file()
+    assert list((src / "vendor" / "inner").iterdir()) == []
+    assert not ran.exists()
+    checkout.remove()
+    # The same template does run its hook in a plain clone: the test would see one.
+    env = {**os.environ, "GIT_TEMPLATE_DIR": str(templates)}
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(tmp_path / "plain")], env=env, check=True)
+    assert ran.exists()
+
+
+def test_a_clone_that_hangs_is_stopped_at_clone_timeout(tmp_path, settings):
+    settings.ALLOW_LOCAL_REPOSITORIES = True
+    settings.CLONE_TIMEOUT = 2
+    # A git server that takes the connection and never answers.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/alice/app.git"
+        with pytest.raises(UserError, match=r"^Cloning .* took too long and was stopped\.$"):
+            source.fetch(url, "main", tmp_path / "work")
+    assert list((tmp_path / "work").iterdir()) == []
