@@ -12,6 +12,7 @@ from django.conf import settings
 from deployments.errors import PlatformError
 from ingress import access_log, proxy
 from tests.fakes.server import LocalServer
+from tests.proxy import free_port
 from tests.waiting import eventually
 
 
@@ -148,3 +149,49 @@ def test_loading_the_same_routes_again_keeps_the_clients_connections(echo):
             get()
     finally:
         connection.close()
+
+
+def test_acme_http_challenges_on_the_plain_http_port_reach_the_https_proxy(echo, settings):
+    """A CA checks a domain by asking http://DOMAIN/.well-known/acme-challenge/TOKEN on port 80,
+    which is nginx's: it passes that path, and only that, to Caddy, which answers with the key."""
+    settings.INGRESS_TLS_ISSUER = "acme"
+    ca = f"127.0.0.1:{free_port()}"  # nothing listens: Caddy's own order fails on this machine
+    settings.INGRESS_ACME_CA = f"http://{ca}/directory"
+    site = proxy.Site(
+        key="s900500", hosts=["acme-production.localhost"], domains=["shop.example.com"], upstream=echo
+    )
+    proxy.apply([site])
+    token = "k6Qb2pTCIuWQDpV0XKc5cMZ9a4bNvG1rH7eLsYw3xJo"
+
+    def ask(path: str) -> requests.Response:
+        return requests.get(
+            f"http://127.0.0.1:{settings.INGRESS_HTTP_PORT}{path}",
+            headers={"Host": "shop.example.com"}, timeout=5, allow_redirects=False,
+        )  # fmt: skip
+
+    try:
+        challenge = f"/.well-known/acme-challenge/{token}"
+        assert ask(challenge).status_code == 404  # no challenge under way: Caddy's answer, not a redirect
+        # A challenge under way, as another Caddy sharing this storage leaves it (certmagic's
+        # distributed solving); the process that started the order answers the same way.
+        tokens = (
+            proxy.state_dir() / "storage" / "acme" / f"{ca.replace(':', '-')}-directory" / "challenge_tokens"
+        )
+        tokens.mkdir(parents=True, exist_ok=True)
+        key = f"{token}.thumbprint-of-the-account-key"
+        (tokens / "shop.example.com.json").write_text(
+            json.dumps({
+                "type": "http-01", "token": token, "keyAuthorization": key,
+                "identifier": {"type": "dns", "value": "shop.example.com"},
+            })
+        )  # fmt: skip
+        answer = ask(challenge)
+        assert (answer.status_code, answer.text) == (200, key)
+        redirect = ask("/.well-known/other")
+        assert redirect.status_code == 308
+        assert (
+            redirect.headers["Location"]
+            == f"https://shop.example.com:{settings.INGRESS_HTTPS_PORT}/.well-known/other"
+        )
+    finally:
+        proxy.apply([])  # Caddy stops trying to order a certificate for the domain
