@@ -129,6 +129,38 @@ def test_mail_is_in_the_products_name_with_links_to_site_url(client, settings, m
     assert "testserver" not in message.body
 
 
+@pytest.mark.parametrize(
+    ("mail", "form", "link"),
+    [
+        # Nobody has this address: allauth mails a sign-up link ("unknown account").
+        ("unknown account", ("account_reset_password", {"email": "zed@example.com"}), "/accounts/signup/"),
+        ("password reset", ("account_reset_password", {"email": "alice@example.com"}), "/accounts/password/"),
+        # Someone signs up with alice's address: she gets a mail with a reset link.
+        (
+            "account already exists",
+            ("account_signup", {"email": "alice@example.com", "password1": "a long passphrase 7",
+                                "password2": "a long passphrase 7"}),
+            "/accounts/password/reset/",
+        ),
+    ],
+)  # fmt: skip
+def test_a_forged_host_header_never_reaches_a_mails_links(
+    client, settings, mailoutbox, alice, mail, form, link
+):
+    # A server that answers any host name (ALLOWED_HOSTS=*, or a proxy that passes Host on):
+    # the forger asks for a mail to alice and hopes its link leads to evil.example.
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.SITE_URL = "https://cloud.example.org"
+    name, data = form
+    client.post(reverse(name), data, HTTP_HOST="evil.example")
+    (message,) = mailoutbox
+    links = re.findall(r"https?://\S+", message.body)
+    assert any(found.startswith(f"https://cloud.example.org{link}") for found in links), (mail, message.body)
+    assert all(found.startswith("https://cloud.example.org/") or found == "https://cloud.example.org"
+               for found in links), message.body  # fmt: skip
+    assert "evil.example" not in message.body + message.subject
+
+
 def test_email_change_needs_the_new_address_verified(client, alice, mailoutbox):
     client.force_login(alice)
     client.post(reverse("account_email"), {"action_add": "", "email": "alice@new.example"})
