@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
-from deployments.actions import ActionError
+from deployments.actions import ActionError, NeedsConfirmation
 from deployments.errors import PlatformError
 from deployments.source import InvalidSource
 from deployments.variables import InvalidVariable
@@ -33,6 +33,17 @@ def _first_message(detail) -> str:
 
 
 def handle(exc, context):
+    if isinstance(exc, NeedsConfirmation):
+        # Nothing changed; the same request with "replace": true goes through.
+        set_rollback()
+        return Response(
+            {
+                "error": f'{exc} Send the request again with "replace": true to replace it.',
+                "question": str(exc),
+                "confirm": "replace",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, _REFUSED):
         set_rollback()
         return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)

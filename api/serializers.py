@@ -144,8 +144,9 @@ class DeploySerializer(serializers.Serializer):
     build_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     predeploy_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     replace = serializers.BooleanField(
-        default=True,
-        help_text="False: refuse when a service of this name deploys another repository.",
+        default=False,
+        help_text="True: a service of this name that deploys another repository is switched to this one "
+        "(without it the answer is 409).",
     )
 
 
@@ -173,6 +174,10 @@ class UploadSerializer(serializers.Serializer):
     start_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     build_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     predeploy_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    replace = serializers.BooleanField(
+        default=False,
+        help_text="True: a service of this name deployed from a repository becomes this folder.",
+    )
 
 
 class RollbackSerializer(serializers.Serializer):

@@ -105,6 +105,7 @@ class ServiceUpload(generics.GenericAPIView):
                 start_command=data.get("start_command"),
                 build_command=data.get("build_command"),
                 predeploy_command=data.get("predeploy_command"),
+                replace=data["replace"],
             )
         return _deployed(deployment)
 

@@ -16,7 +16,10 @@ VERSION = "0.1.0"
 
 
 class CliError(click.ClickException):
-    pass
+    def __init__(self, message: str, status: int | None = None, answer: dict | None = None) -> None:
+        super().__init__(message)
+        # The server's status and JSON answer, for a command that reads more than the message.
+        self.status, self.answer = status, answer
 
 
 class Api:
@@ -43,8 +46,16 @@ class Api:
         except requests.RequestException as exc:
             raise CliError(f"The request to {self.settings.url} failed: {exc}.") from None
         if response.status_code >= 400:
-            raise CliError(self._explain(response))
+            raise CliError(self._explain(response), response.status_code, self._answer(response))
         return response
+
+    @staticmethod
+    def _answer(response: requests.Response) -> dict | None:
+        try:
+            answer = response.json()
+        except ValueError:
+            return None
+        return clean.tree(answer) if isinstance(answer, dict) else None
 
     def _explain(self, response: requests.Response) -> str:
         try:

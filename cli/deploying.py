@@ -13,6 +13,7 @@ import click
 from cli import output
 from cli.app import cli
 from cli.client import CliError
+from cli.confirm import ask, replace_refused, yes_option
 from cli.context import Context, env_option, json_option, pass_context, slug
 from cli.pack import pack
 
@@ -64,17 +65,18 @@ _detach = click.option("--detach", "-d", is_flag=True, help="Return once queued,
 @click.option("--start", "start_command", help="Start command (instead of the Procfile or detection).")
 @click.option("--build", "build_command", help="Build command, run in the image after the dependencies.")
 @click.option("--release", "predeploy_command", help="Pre-deploy command, run before it goes live.")
+@click.option("--replace", is_flag=True, help="Switch a service of this name that deploys something else.")
 @_detach
 @json_option
 @pass_context
 def run(
     ctx: Context, source: str, name, environment, branch, subdirectory, port,
-    start_command, build_command, predeploy_command, detach,
+    start_command, build_command, predeploy_command, replace, detach,
 ) -> None:  # fmt: skip
     """Deploy a repository URL, or a local folder (`m3o run .`), and follow the build."""
     environment = environment or ctx.settings.environment
     folder = Path(source).expanduser()
-    fields = {"environment": environment, "path": subdirectory}
+    fields = {"environment": environment, "path": subdirectory, "replace": replace}
     if port:
         fields["port"] = port
     for field, value in (
@@ -89,10 +91,16 @@ def run(
         archive, count = pack(folder)
         fields["name"] = name or slug(folder.name)
         _note(ctx, f"==> Uploading {count} files ({max(1, len(archive) // 1024)} KB) from {folder}")
-        deployment = ctx.api.upload("services/upload/", fields, archive)
+        try:
+            deployment = ctx.api.upload("services/upload/", fields, archive)
+        except CliError as exc:
+            raise replace_refused(exc) from None
     else:
         fields.update(name=name or slug(source), repository_url=source, branch=branch)
-        deployment = ctx.api.post("services/", fields)
+        try:
+            deployment = ctx.api.post("services/", fields)
+        except CliError as exc:
+            raise replace_refused(exc) from None
     finish(ctx, deployment, detach)
 
 
@@ -173,12 +181,15 @@ def logs(ctx: Context, service, follow, build, since, grep, tail, environment) -
 @click.argument("service")
 @click.argument("deployment", type=int, required=False)
 @env_option
+@yes_option
 @_detach
 @json_option
 @pass_context
-def rollback(ctx: Context, service, deployment, environment, detach) -> None:
+def rollback(ctx: Context, service, deployment, environment, yes, detach) -> None:
     """Run an earlier deployment again (default: the one before the live one)."""
     found = ctx.service(service, environment)
+    target = f"deployment #{deployment}" if deployment else "the deployment before the live one"
+    ask(yes, f"Roll {found['name']} in {found['environment_name']} back to {target}?")
     queued = ctx.api.post(f"services/{found['id']}/rollback/", {"deployment": deployment})
     finish(ctx, queued, detach)
 
@@ -204,15 +215,15 @@ def cancel(ctx: Context, service, environment) -> None:
         click.echo(f"Cancelled deployment #{cancelled['id']} of {cancelled['service_name']}.")
 
 
-def _control(name: str, done: str, follows: bool = False):
-    @cli.command(name=name, help=f"{name.capitalize()} a service.")
-    @click.argument("service")
-    @env_option
-    @_detach
-    @json_option
+def _control(name: str, done: str, follows: bool = False, asks: str = ""):
+    """`asks`: the question before a control that takes the service down; --yes answers it."""
+
     @pass_context
-    def command(ctx: Context, service, environment, detach) -> None:
+    def command(ctx: Context, service, environment, detach, yes: bool = False) -> None:
         found = ctx.service(service, environment)
+        if asks:
+            question = asks.format(name=found["name"], environment=found["environment_name"])
+            ask(yes, question, type_name=found["name"])
         result = ctx.api.post(f"services/{found['id']}/{name}/")
         if follows and result:
             finish(ctx, result, detach)
@@ -221,25 +232,28 @@ def _control(name: str, done: str, follows: bool = False):
         else:
             click.echo(done.format(name=found["name"]))
 
-    return command
+    options = [click.argument("service"), env_option, *([yes_option] if asks else []), _detach, json_option]
+    for option in reversed(options):
+        command = option(command)
+    return cli.command(name=name, help=f"{name.capitalize()} a service.")(command)
 
 
-_control("stop", "{name} stopped.")
+_control("stop", "{name} stopped.", asks="Stop {name} in {environment}? It stops answering until started.")
 _control("start", "{name} starting.", follows=True)
 _control("restart", "{name} restarted.", follows=True)  # a stopped service starts: follow it
 
 
 @cli.command()
 @click.argument("service")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @env_option
 @json_option
 @pass_context
 def delete(ctx: Context, service, yes, environment) -> None:
     """Stop a service and delete it, with its deployments and images."""
     found = ctx.service(service, environment)
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Delete {found['name']} in {found['environment_name']}?", abort=True)
+    question = f"Delete {found['name']} in {found['environment_name']}, with its deployments and images?"
+    ask(yes, question, type_name=found["name"])
     ctx.api.delete(f"services/{found['id']}/")
     if ctx.json:
         output.as_json({"deleted": found})

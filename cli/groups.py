@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from cli import config, output
 from cli.app import cli
 from cli.client import CliError
+from cli.confirm import ask, yes_option
 from cli.context import Context, env_option, json_option, pass_context
 
 
@@ -69,14 +68,13 @@ def env_use(ctx: Context, name) -> None:
 
 @env.command("delete")
 @click.argument("name")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @json_option
 @pass_context
 def env_delete(ctx: Context, name, yes) -> None:
     """Stop every service of NAME and delete it; its history stays."""
     found = ctx.environment(name)
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Delete {name} and stop all its services?", abort=True)
+    ask(yes, f"Delete {name} and stop and remove all its services?", type_name=name)
     ctx.api.delete(f"environments/{found['id']}/")
     output.as_json({"deleted": found}) if ctx.json else click.echo(f"Environment {name} deleted.")
 

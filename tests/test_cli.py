@@ -46,6 +46,19 @@ class M3O:
         assert result.returncode == 0, f"m3o {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
         return result.stdout
 
+    def at_terminal(self, *args: str, answer: str):
+        """The command with a terminal for its input, where `answer` is already typed."""
+        typing, terminal = os.openpty()
+        try:
+            os.write(typing, answer.encode())
+            return subprocess.run(
+                [*m3o_command(), *args], cwd=ROOT, env=self.env, stdin=terminal, capture_output=True,
+                text=True, timeout=60, check=False,
+            )  # fmt: skip
+        finally:
+            os.close(typing)
+            os.close(terminal)
+
     def popen(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
             [*m3o_command(), *args], cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -108,7 +121,16 @@ def test_env_create_run_a_repository_rollback_and_delete(m3o, make_repo):
     m3o.ok("run", repo.url, "--name", "site")
     assert "version two" in requests.get(live("site", "staging").url, timeout=5).text
 
-    back = m3o.ok("rollback", "site")
+    # Without a terminal nobody can answer: it neither waits nor goes ahead unless --yes.
+    unasked = m3o("rollback", "site")
+    assert unasked.returncode == 1
+    assert "Roll site in staging back to the deployment before the live one? Nothing" in unasked.stderr
+    assert "add --yes" in unasked.stderr
+    declined = m3o.at_terminal("rollback", "site", answer="n\n")
+    assert declined.returncode == 1
+    assert "back to the deployment before the live one? [y/N]" in declined.stderr
+    assert Deployment.objects.filter(service__name="site").count() == 2
+    back = m3o.ok("rollback", "site", "--yes")
     assert "is running at" in back
     assert "hello from static-site" in requests.get(live("site", "staging").url, timeout=5).text
     listed = m3o.ok("deployments", "site")
@@ -123,8 +145,26 @@ def test_env_create_run_a_repository_rollback_and_delete(m3o, make_repo):
     assert refused.returncode == 1
     assert "not a valid branch name" in refused.stderr + refused.stdout
 
+    # Another repository under the same name is refused until --replace says so.
+    replacing = m3o("run", make_repo("ticker").url, "--name", "site")
+    assert replacing.returncode == 1
+    assert "already has a service called site" in replacing.stderr
+    assert "Run it again with --replace to replace it." in replacing.stderr
+    assert Service.objects.get(name="site").repository_url == repo.url
+
+    # Stop asks for the name at a terminal; a wrong one stops nothing.
+    mistyped = m3o.at_terminal("stop", "site", answer="sit\n")
+    assert mistyped.returncode == 1
+    assert "Stop site in staging? It stops answering until started.\nType site to confirm" in mistyped.stderr
+    assert "You typed 'sit', not site: nothing done." in mistyped.stderr
+    assert live("site", "staging")
+    assert m3o.at_terminal("stop", "site", answer="site\n").stdout.strip() == "site stopped."
+    service = Service.objects.select_related("live_deployment").get(name="site")
+    assert service.live_deployment.state == Deployment.State.STOPPED
+    assert "add --yes" in m3o("delete", "site").stderr
+
     service_id = Service.objects.get(name="site").pk
-    assert m3o.ok("delete", "site").strip() == "site deleted."
+    assert m3o.ok("delete", "site", "--yes").strip() == "site deleted."
     assert not Service.objects.filter(pk=service_id).exists()
     labels = {"label": [f"org.m3o.platform={settings.PLATFORM_NAME}", f"org.m3o.service={service_id}"]}
     # The worker removes the containers after the delete is committed.

@@ -1,6 +1,9 @@
 """A service's settings (page, API), no silent change on the dashboard, and the rollback targets."""
 
+import io
+
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.urls import reverse
 
@@ -210,6 +213,36 @@ def test_the_deploy_form_picks_an_environment_and_asks_before_replacing(alice, c
     )
     assert page.status_code == 302
     assert Service.objects.get(name="api").environment.name == "dev"
+
+
+def test_the_api_and_manage_py_ask_before_replacing_a_repository(alice):
+    web = service_of(alice)
+    api = api_client(alice)
+    other = {"name": "web", "repository_url": "https://example.com/other.git"}
+    answer = api.post("/api/services/", other, format="json")
+    assert answer.status_code == 409
+    assert answer.json()["error"] == (
+        "production already has a service called web, deployed from https://example.com/web.git. "
+        'Deploying https://example.com/other.git replaces it. Send the request again with "replace": true '
+        "to replace it."
+    )
+    with pytest.raises(CommandError, match=r"deployed from https://example\.com/web\.git\. .* --replace"):
+        call_command("deploy", other["repository_url"], "--name", "web", "--user", "alice")
+    web.refresh_from_db()
+    assert web.repository_url == "https://example.com/web.git"
+    assert not web.deployments.exists()
+
+    assert api.post("/api/services/", other | {"replace": True}, format="json").status_code == 201
+    web.refresh_from_db()
+    assert web.repository_url == "https://example.com/other.git"
+    call_command("deploy", "https://example.com/web.git", "--name", "web", "--user", "alice", "--replace",
+                 stdout=io.StringIO())  # fmt: skip
+    web.refresh_from_db()
+    assert web.repository_url == "https://example.com/web.git"
+    # The same repository again is a plain redeploy: nothing to ask.
+    again = {"name": "web", "repository_url": "https://example.com/web.git"}
+    assert api.post("/api/services/", again, format="json").status_code == 201
+    assert web.deployments.count() == 3
 
 
 def test_stop_and_rollback_ask_first(alice, client):

@@ -1,4 +1,4 @@
-"""manage.py deploy REPO_URL --name NAME [--env E] [--branch B] [--path P] [--start CMD] [--wait] ..."""
+"""manage.py deploy REPO_URL --name NAME [--env E] [--branch B] [--path P] [--wait] [--replace] ..."""
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -24,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--release", default=None, help="pre-deploy command, run before the switch")
         parser.add_argument("--user", default=None, help="user name or email; default: the only superuser")
         parser.add_argument("--wait", action="store_true", help="print the log and wait for the result")
+        parser.add_argument(
+            "--replace", action="store_true", help="switch a service of this name that deploys another repo"
+        )
 
     def handle(self, *args, **options):
         user = self._user(options["user"])
@@ -39,7 +42,10 @@ class Command(BaseCommand):
                 start_command=options["start"],
                 build_command=options["build"],
                 predeploy_command=options["release"],
+                replace=options["replace"],
             )
+        except actions.NeedsConfirmation as exc:
+            raise CommandError(f"{exc} Run it again with --replace to replace it.") from None
         except actions.ActionError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Deployment #{deployment.pk} of {options['name']} queued.")
