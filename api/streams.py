@@ -157,10 +157,12 @@ async def _live(service_id: int, fresh: bool) -> int | None:
     return live
 
 
-async def runtime_log(service_id: int, since: float | None, grep: str, tail: int) -> AsyncIterator[bytes]:
+async def runtime_log(
+    service_id: int, since: float | None, grep: str, tail: int, process: str = "web"
+) -> AsyncIterator[bytes]:
     """The live instance's lines from Redis, as the collector stores them; a redeploy's new
     instance is followed from its first line. Followers of one stream share one blocking
-    read of it (api/fanout.py)."""
+    read of it (api/fanout.py). `process`: the process type (web, worker, ...) whose lines."""
     deadline = time.monotonic() + settings.API_STREAM_SECONDS
     last_sent = time.monotonic()
     needle = grep.lower()
@@ -170,10 +172,10 @@ async def runtime_log(service_id: int, since: float | None, grep: str, tail: int
         cursor = "0-0"
         if live is not None and live != _GONE:
             # The cursor first: a line stored meanwhile comes with the follow below.
-            newest = await client.xrevrange(runtime_logs.key(live), count=1)
+            newest = await client.xrevrange(runtime_logs.key(live, process), count=1)
             cursor = newest[0][0].decode() if newest else "0-0"
             recent = sync_to_async(runtime_logs.recent, thread_sensitive=False)
-            for line in await recent(live, tail=tail, since=since):
+            for line in await recent(live, tail=tail, since=since, process=process):
                 if runtime_logs.order(line.id) <= runtime_logs.order(cursor) and needle in line.text.lower():
                     last_sent = time.monotonic()
                     yield _line({"time": line.time, "text": line.text})
@@ -185,7 +187,7 @@ async def runtime_log(service_id: int, since: float | None, grep: str, tail: int
                 await asyncio.sleep(1.0)
             else:
                 checked = time.monotonic()
-                lines = fanout.follow(runtime_logs.key(live), cursor, client)
+                lines = fanout.follow(runtime_logs.key(live, process), cursor, client)
                 try:
                     async for line in lines:
                         if line is not None:

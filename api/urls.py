@@ -5,6 +5,7 @@ from api import device_views, errors, token_views, views_audit
 from api import views_deployments as d
 from api import views_environments as e
 from api import views_services as s
+from api.views_processes import ServiceProcesses
 
 _SERVICE = "services/<int:service_id>/"
 _ENVIRONMENT = "environments/<int:environment_id>/"
@@ -31,6 +32,7 @@ urlpatterns = [
     path("services/", s.ServiceList.as_view(), name="api-services"),
     path("services/upload/", s.ServiceUpload.as_view(), name="api-service-upload"),
     path(_SERVICE, s.ServiceDetail.as_view(), name="api-service"),
+    path(_SERVICE + "processes/", ServiceProcesses.as_view(), name="api-service-processes"),
     *[
         path(
             _SERVICE + f"{control}/", s.ServiceAction.as_view(control=control), name=f"api-service-{control}"

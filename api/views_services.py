@@ -22,7 +22,7 @@ from api.serializers import (
     VariableSerializer,
 )
 from api.views_environments import VariablesOf
-from deployments import actions, controls, runtime_logs, service_settings, variables
+from deployments import actions, controls, procfile, runtime_logs, service_settings, variables
 from deployments.access import services_for
 from deployments.models import Deployment
 from deployments.queries import default_rollback_target, target_environment
@@ -217,6 +217,7 @@ _LOG_PARAMETERS = [
     OpenApiParameter("tail", int, description="How many of the last lines (1 to 2000; default 200)."),
     OpenApiParameter("since", float, description="Only lines after this time (seconds since 1970)."),
     OpenApiParameter("grep", str, description="Only lines containing this text (any case)."),
+    OpenApiParameter("process", str, description="Whose lines: web (the default), worker, ..."),
 ]
 
 
@@ -233,6 +234,15 @@ def _log_params(request) -> tuple[int, float | None, str]:
     return tail, since, request.query_params.get("grep", "")[:200]
 
 
+def _process_param(request) -> str:
+    from rest_framework.exceptions import ValidationError as Invalid
+
+    process = request.query_params.get("process") or "web"
+    if not procfile.valid_name(process):
+        raise Invalid({"process": "A process type is a Procfile name such as web or worker."})
+    return process
+
+
 @extend_schema(parameters=_LOG_PARAMETERS)
 class ServiceLogs(generics.GenericAPIView):
     serializer_class = RuntimeLogSerializer
@@ -241,10 +251,11 @@ class ServiceLogs(generics.GenericAPIView):
         """The running instance's own output: the last lines, or those since a time."""
         service = service_for(request, service_id)
         tail, since, grep = _log_params(request)
+        process = _process_param(request)
         live = service.live_deployment
         if live is None or live.state != State.RUNNING or not live.instance_id:
             return Response({"running": False, "deployment": None, "lines": []})
-        found = runtime_logs.recent(live.pk, tail=tail, since=since, grep=grep)
+        found = runtime_logs.recent(live.pk, tail=tail, since=since, grep=grep, process=process)
         lines = [{"time": line.time, "text": line.text} for line in found]
         return Response({"running": True, "deployment": live.pk, "lines": lines})
 
@@ -260,4 +271,5 @@ class ServiceLogsFollow(generics.GenericAPIView):
         """Runtime log lines as they are printed, one JSON object per line, until the client leaves."""
         service = service_for(request, service_id)
         tail, since, grep = _log_params(request)
-        return streams.response(request, streams.runtime_log(service.pk, since, grep, tail))
+        process = _process_param(request)
+        return streams.response(request, streams.runtime_log(service.pk, since, grep, tail, process))

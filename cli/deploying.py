@@ -1,4 +1,4 @@
-"""Deploying and running: run, logs, rollback, cancel, stop, start, restart, delete."""
+"""Deploying and running: run, logs, ps, rollback, cancel, stop, start, restart, delete."""
 
 from __future__ import annotations
 
@@ -152,16 +152,17 @@ def _print_runtime_line(ctx: Context, line: dict) -> None:
 @click.option("--since", help="Only lines from this long ago: 30s, 10m, 2h, 1d.")
 @click.option("--grep", default="", help="Only lines containing this text (any case).")
 @click.option("--tail", default=200, show_default=True, help="How many of the last lines to start with.")
+@click.option("--process", "-p", default="web", show_default=True, help="The process type: web, worker, ...")
 @env_option
 @json_option
 @pass_context
-def logs(ctx: Context, service, follow, build, since, grep, tail, environment) -> None:
+def logs(ctx: Context, service, follow, build, since, grep, tail, process, environment) -> None:
     """The app's own output (or its build log with --build)."""
     found = ctx.service(service, environment)
     if build:
         _build_log(ctx, found, follow, grep)
         return
-    params = {"tail": tail, "grep": grep}
+    params = {"tail": tail, "grep": grep, "process": process}
     if (start := _since(since)) is not None:
         params["since"] = f"{start:.3f}"
     if follow:
@@ -175,6 +176,26 @@ def logs(ctx: Context, service, follow, build, since, grep, tail, environment) -
         _note(ctx, f"{found['name']} is not running.", fg="yellow")
     for line in answer["lines"]:
         _print_runtime_line(ctx, line)
+
+
+@cli.command()
+@click.argument("service")
+@env_option
+@json_option
+@pass_context
+def ps(ctx: Context, service, environment) -> None:
+    """SERVICE's process types (web, worker, ...): instances, state and restarts."""
+    found = ctx.service(service, environment)
+    rows = ctx.api.get(f"services/{found['id']}/processes/")
+    if ctx.json:
+        output.as_json(rows)
+        return
+    shown = [
+        {**row, "instances": f"{row['running']}/{row['replicas']}", "state": output.state(row["state"])}
+        for row in rows
+    ]
+    columns = [("TYPE", "type"), ("INSTANCES", "instances"), ("STATE", "state"), ("RESTARTS", "restarts")]
+    output.table(shown, [*columns, ("COMMAND", "command")], f"{found['name']} is not running.")
 
 
 @cli.command()

@@ -16,6 +16,8 @@ _STATE_COLOURS = {
     "cloning": "cyan",
     "building": "cyan",
     "starting": "cyan",
+    "restarting": "yellow",
+    "exited": "red",
 }
 
 

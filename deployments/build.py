@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from deployments import frameworks, installers, tree
+from deployments import frameworks, installers, procfile, tree
 from deployments.base_images import image_for
 from deployments.errors import UserError
 from deployments.versions import Choice, choose_go, choose_python, node_request
@@ -33,6 +33,9 @@ class BuildPlan:
     node_request: tuple[str, str] | None = None  # (range, the file that asked), checked before the build
     release_command: str = ""  # run once in the new image before the switch
     suggestion: str = ""  # the detected framework's start command, when another was chosen
+    # {process type: command replacing the image's CMD ("" keeps it)}: web and the
+    # Procfile's other lines (worker, clock, ...), release left out.
+    processes: dict[str, str] = field(default_factory=lambda: {procfile.WEB: ""})
 
     @property
     def generated(self) -> bool:
@@ -55,14 +58,7 @@ class Options:
 
 
 def procfile_line(folder: Path, process_type: str) -> str | None:
-    text = _read(folder, "Procfile")
-    if text is None:
-        return None
-    for line in text.splitlines():
-        match = re.match(rf"^\s*{process_type}\s*:\s*(.+?)\s*$", line)
-        if match:
-            return match.group(1)
-    return None
+    return procfile.read(folder).get(process_type)
 
 
 def procfile_web(folder: Path) -> str | None:
@@ -199,15 +195,18 @@ def _chosen_start(folder: Path, options: Options) -> tuple[str, str]:
 def plan(folder: Path, port: int, options: Options | None = None) -> BuildPlan:
     """Find the Dockerfile, or detect the language and generate one (in memory)."""
     options = options or Options()
-    release = options.predeploy_command or procfile_line(folder, "release") or ""
+    types = procfile.read(folder)  # or refuses a line it cannot take
+    release = options.predeploy_command or types.get(procfile.RELEASE) or ""
     release = _one_line(release, "pre-deploy command") if release else ""
+    others = {name: cmd for name, cmd in types.items() if name not in (procfile.WEB, procfile.RELEASE)}
     own = _read(folder, "Dockerfile")  # refuses a link out of the repository
     if own is not None:
-        start, rule = (
-            (options.start_command, "the service's start command") if options.start_command else ("", "")
-        )
+        # The service's start command, else the Procfile's web line, replaces the image's CMD
+        # (the former when the instance starts, so a changed setting reaches a restart too).
+        start, rule = _chosen_start(folder, options)
         build_plan = BuildPlan(folder, own, "dockerfile", start or "the Dockerfile's CMD", rule)
         build_plan.release_command = release
+        build_plan.processes = {procfile.WEB: types.get(procfile.WEB, ""), **others}
         if options.build_command:
             build_plan.notes.append(
                 "The build command is not used: the repository's Dockerfile says how to build"
@@ -217,6 +216,7 @@ def plan(folder: Path, port: int, options: Options | None = None) -> BuildPlan:
         if any(tree.is_file(folder, marker) for marker in markers):
             start, rule = _chosen_start(folder, options)
             build_plan = BuildPlan(folder, "", language, start, rule, release_command=release)
+            build_plan.processes.update(others)
             lines = generate(folder, build_plan, options)
             if options.build_command:
                 lines += [f"RUN {_one_line(options.build_command, 'build command')}"]

@@ -14,9 +14,10 @@ import time
 
 import redis
 from django.conf import settings
+from django.db import DatabaseError
 from redis.exceptions import LockError
 
-from deployments import runtime_logs
+from deployments import processes, runtime_logs
 from deployments.errors import PlatformError
 from deployments.logs import redis_client
 from deployments.runtime import get_runtime
@@ -39,7 +40,7 @@ class Collector(threading.Thread):
         while True:
             try:
                 self.collect_once()
-            except (PlatformError, redis.RedisError) as exc:
+            except (PlatformError, redis.RedisError, DatabaseError) as exc:
                 log.warning("runtime logs not collected this time: %s", exc)
             except Exception:
                 log.exception("the runtime log collector met an error")
@@ -49,13 +50,18 @@ class Collector(threading.Thread):
         if not self._hold_lease():
             return
         self.following = {i: t for i, t in self.following.items() if t.is_alive()}
-        for instance_id, deployment_id in self.runtime.running_instances().items():
+        for instance_id, (deployment_id, process) in self.runtime.running_processes().items():
             if instance_id not in self.following:
                 thread = threading.Thread(
-                    target=self.follow, args=(instance_id, deployment_id), daemon=True, name="runtime-log"
+                    target=self.follow,
+                    args=(instance_id, deployment_id, process),
+                    daemon=True,
+                    name="runtime-log",
                 )
                 self.following[instance_id] = thread
                 thread.start()
+        # The same worker reads the instances' state and restarts back into the database.
+        processes.observe(self.runtime)
 
     def _hold_lease(self) -> bool:
         if self.lease is None:
@@ -72,10 +78,12 @@ class Collector(threading.Thread):
             self.holding.clear()
         return self.holding.is_set()
 
-    def follow(self, instance_id: str, deployment_id: int) -> None:
-        """Copy one instance's output until it stops, the engine hangs up or the lease is lost."""
+    def follow(self, instance_id: str, deployment_id: int, process: str = "web") -> None:
+        """Copy one instance's output until it stops, the engine hangs up or the lease is lost.
+
+        A worker the engine restarts is followed again at the next look, after its last line."""
         try:
-            newest = runtime_logs.last_stamp(deployment_id)
+            newest = runtime_logs.last_stamp(deployment_id, process=process)
             since = newest / 10**9 if newest else None
             for stamp, text in self.runtime.follow_logs(
                 instance_id, since=since, tail=settings.RUNTIME_LOG_MAX_LINES
@@ -87,7 +95,7 @@ class Collector(threading.Thread):
                 if at <= newest:  # "since" counts whole lines from that time again
                     continue
                 newest = at
-                runtime_logs.append_newer(deployment_id, stamp, text)
+                runtime_logs.append_newer(deployment_id, stamp, text, process)
                 if not self.holding.is_set():
                     return
         except (PlatformError, redis.RedisError) as exc:

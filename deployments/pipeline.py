@@ -9,6 +9,7 @@ reaper writes: a stale heartbeat fails, a queued deployment whose task is lost
 is sent again with a backoff and at last failed.
 """
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from deployments import (
 )
 from deployments.errors import Cancelled, PlatformError, UserError
 from deployments.models import Deployment, Service
+from deployments.processes import containers, declare, gone, record, start_others, web_command
+from deployments.processes import copy as copy_processes
 from deployments.runtime import AppExited, Instance, InstanceSpec, Runtime, get_runtime
 from ingress import routes as ingress_routes
 from ingress.names import service_url
@@ -197,6 +200,7 @@ def _reuse_image(run: Run) -> str:
         commit_message=earlier.commit_message,
         commit_author=earlier.commit_author,
     )
+    copy_processes(earlier, run.deployment)
     run.log.write(
         f"==> Using the image of deployment #{earlier.pk} (commit {earlier.short_sha}), without rebuilding"
     )
@@ -237,6 +241,7 @@ def _clone_and_build(run: Run) -> str:
         run.log.write(f"==> {note}")
     run.log.write(f"==> {build.describe(plan)}")
     run.suggestion = plan.suggestion
+    declare(deployment, plan.processes)
     check_deploy(service, deployment, source.source_dir(checkout, ""), run.log.write)  # or refuses
     if plan.node_request:
         _resolve_node(run, *plan.node_request)
@@ -293,7 +298,7 @@ def _start(run: Run, image: str) -> None:
     """Start the instance and wait until it answers HTTP."""
     service, deployment = run.service, run.deployment
     try:
-        run.instance = run.runtime.start(instance_spec(service, deployment.pk, image))
+        run.instance = run.runtime.start(web_spec(service, deployment.pk, image))
     except AppExited as exc:
         _write_crash_output(run, exc.output)
         hint = hints.for_exit(exc.state, run.suggestion) if exc.state else ""
@@ -303,6 +308,7 @@ def _start(run: Run, image: str) -> None:
     Deployment.objects.filter(pk=deployment.pk).update(
         instance_id=run.instance.id, host_port=run.instance.host_port
     )
+    record(deployment.pk, "web", 0, run.instance.id, run.instance.host_port)
     run.log.write(f"==> Started; waiting for the app to answer HTTP on port {service.port}")
     instance_id = run.instance.id
     try:
@@ -319,6 +325,7 @@ def _start(run: Run, image: str) -> None:
             raise UserError(f"{exc} {hint}") from None
         raise
     run.log.write(f"==> Healthy after {seconds:.1f} s")
+    _start_others(run, image)
 
 
 def _hint(run: Run, instance_id: str, port: int) -> str:
@@ -375,12 +382,46 @@ def _write_crash_output(run: Run, lines: list[str]) -> None:
         run.log.write("(the app printed nothing)")
 
 
+def web_spec(service: Service, deployment_id: int, image: str) -> InstanceSpec:
+    """The web instance: the service's start command, else the Procfile's web line (for an
+    image built from the repository's own Dockerfile), else the image's CMD."""
+    spec = instance_spec(service, deployment_id, image)
+    command = web_command(deployment_id)
+    if spec.command or not command:
+        return spec
+    return dataclasses.replace(spec, command=("/bin/sh", "-c", f"exec {command}"))
+
+
+def process_spec(service: Service, deployment_id: int, image: str, process, index: int) -> InstanceSpec:
+    """An instance of a process type besides web: its Procfile line, no port, no alias."""
+    return dataclasses.replace(
+        instance_spec(service, deployment_id, image),
+        command=("/bin/sh", "-c", f"exec {process.command}"),
+        process=process.name,
+        index=index,
+    )
+
+
+def _start_others(run: Run, image: str) -> None:
+    """Once the web answers: the worker, clock, ... instances, supervised by the engine from here."""
+    service, deployment = run.service, run.deployment
+
+    def spec_for(process, index: int) -> InstanceSpec:
+        return process_spec(service, deployment.pk, image, process, index)
+
+    names = [process.name for process in start_others(run.runtime, deployment, spec_for)]
+    if names:
+        run.log.write(f"==> Started the process types {', '.join(names)} (restarted whenever they exit)")
+
+
 def _switch(run: Run) -> None:
     """Make the new deployment the live one; the one it replaces is retired after the drain."""
     went_live, retire = _take_over(run)
     if not went_live:
         run.log.write("==> A newer deployment went live meanwhile; this one is not switched in.")
-        run.runtime.remove(run.instance.id)
+        for container in [run.instance.id, *containers(run.deployment.pk, besides_web=True)]:
+            run.runtime.remove(container)
+        gone(run.deployment.pk)
         Deployment.objects.filter(pk=run.deployment.pk).update(retired_at=timezone.now())
         return
     run.went_live = True
@@ -421,7 +462,9 @@ def retire(deployment_id: int | None, service_id: int) -> None:
             pk=deployment_id, state=State.SUPERSEDED, retired_at__isnull=True
         ).first()
         if retired is not None:
-            runtime.remove(retired.instance_id)
+            for container in [retired.instance_id, *containers(retired.pk, besides_web=True)]:
+                runtime.remove(container)
+            gone(retired.pk)
             Deployment.objects.filter(pk=retired.pk).update(retired_at=timezone.now())
     service = Service.objects.filter(pk=service_id).first()
     if service is not None:

@@ -25,8 +25,9 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from deployments import processes
 from deployments.errors import PlatformError
-from deployments.models import Deployment, Service
+from deployments.models import Deployment, Instance, Service
 from deployments.runtime import Found, Runtime, get_runtime
 from environments.models import Environment
 from portal import locks
@@ -154,23 +155,75 @@ def _start_lost(current: Pass) -> None:
     if not live:
         return
     # Read after the database: an instance that ran when it was read is in this list.
-    running = {instance.id for instance in current.runtime.instances() if instance.running}
+    found = current.runtime.instances()
+    running = {instance.id for instance in found if instance.running}
     for deployment in live:
-        if deployment.instance_id in running:
-            continue
-        if not current.may():
-            return
-        _replace(current, deployment)
+        if deployment.instance_id not in running:
+            if not current.may():
+                return
+            _replace(current, deployment)
+        _start_lost_processes(current, deployment, running)
+    _remove_extra_processes(current, live, found)
+
+
+def _start_lost_processes(current: Pass, deployment: Deployment, running: set[str]) -> None:
+    """The worker, clock, ... instances of a live deployment that are not on the engine (or not
+    running, and so not restarted by it: stopped by hand), started again as the pipeline did."""
+    from deployments.pipeline import process_spec
+
+    for process in processes.others(deployment.pk):
+        have = dict(process.instances.values_list("index", "container_id"))
+        for index in range(process.replicas):
+            old = have.get(index, "")
+            if old in running:
+                continue
+            if not current.may():
+                return
+            try:
+                if old:
+                    current.runtime.remove(old)
+                spec = process_spec(deployment.service, deployment.pk, deployment.image, process, index)
+                started = current.runtime.start(spec)
+            except PlatformError:
+                raise
+            except Exception as exc:  # one deployment's trouble must not stop the pass
+                log.exception(
+                    "reconcile: %s of deployment %s could not be started", process.name, deployment.pk
+                )
+                current.did(f"could not start {process.name} of deployment {deployment.pk} again: {exc}")
+                continue
+            if not Deployment.objects.filter(pk=deployment.pk, state=State.RUNNING).exists():
+                current.runtime.remove(started.id)  # stopped or replaced meanwhile: nobody's
+                return
+            processes.record(deployment.pk, process.name, index, started.id, None)
+            current.did(
+                f"started {process.name} of deployment {deployment.pk} of {deployment.service.name} again"
+            )
+
+
+def _remove_extra_processes(current: Pass, live: list[Deployment], found: list[Found]) -> None:
+    """Containers of a live deployment's other process types that no instance row names (one
+    started by a pass or a pipeline that died before writing it down)."""
+    ids = {deployment.pk for deployment in live}
+    known = set(
+        Instance.objects.filter(process__deployment_id__in=ids).values_list("container_id", flat=True)
+    )
+    for instance in found:
+        if instance.deployment_id in ids and instance.process != "web" and instance.id not in known:
+            if not current.may():
+                return
+            current.runtime.remove(instance.id)
+            current.did(f"removed {instance.process} instance {instance.id[:12]} nobody owns")
 
 
 def _replace(current: Pass, deployment: Deployment) -> None:
-    from deployments.pipeline import instance_spec
+    from deployments.pipeline import web_spec
 
     runtime, old = current.runtime, deployment.instance_id
     try:
         if old:
             runtime.remove(old)  # stopped or dead: a fresh one is simpler than reviving it
-        instance = runtime.start(instance_spec(deployment.service, deployment.pk, deployment.image))
+        instance = runtime.start(web_spec(deployment.service, deployment.pk, deployment.image))
     except PlatformError:
         raise  # the engine is away: this pass ends, the next one tries again
     except Exception as exc:  # one deployment's trouble must not stop the pass
@@ -183,6 +236,7 @@ def _replace(current: Pass, deployment: Deployment) -> None:
     if not moved:  # stopped or replaced meanwhile: this instance is nobody's
         runtime.remove(instance.id)
         return
+    processes.record(deployment.pk, "web", 0, instance.id, instance.host_port)
     runtime.keep_restarting(instance.id)
     current.routes_changed = True
     current.did(f"started deployment {deployment.pk} of {deployment.service.name} again")

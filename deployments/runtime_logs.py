@@ -21,8 +21,11 @@ from deployments.logs import clean, redis_client
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
-def key(deployment_id: int) -> str:
-    return f"{settings.PLATFORM_NAME}:runtime:{deployment_id}:log"
+def key(deployment_id: int, process: str = "web") -> str:
+    """The web process's stream keeps the name it had before process types; each other one has its own."""
+    if process == "web":
+        return f"{settings.PLATFORM_NAME}:runtime:{deployment_id}:log"
+    return f"{settings.PLATFORM_NAME}:runtime:{deployment_id}:p:{process}:log"
 
 
 def nanoseconds(stamp: str) -> int:
@@ -67,7 +70,7 @@ def append(deployment_id: int, pairs: list[tuple[str, str]], client: redis.Redis
         pipe.execute()
 
 
-def append_newer(deployment_id: int, stamp: str, text: str) -> bool:
+def append_newer(deployment_id: int, stamp: str, text: str, process: str = "web") -> bool:
     """Store one line unless the stream already holds a line as new or newer.
 
     Two followers of one instance can overlap (a worker that lost its lease finishing
@@ -76,7 +79,7 @@ def append_newer(deployment_id: int, stamp: str, text: str) -> bool:
     and the stream stays in the order the instance printed.
     """
     at = nanoseconds(stamp)
-    name = key(deployment_id)
+    name = key(deployment_id, process)
     with redis_client().pipeline() as pipe:
         while True:
             try:
@@ -95,9 +98,9 @@ def append_newer(deployment_id: int, stamp: str, text: str) -> bool:
                 continue
 
 
-def last_stamp(deployment_id: int, client: redis.Redis | None = None) -> int:
+def last_stamp(deployment_id: int, client: redis.Redis | None = None, process: str = "web") -> int:
     """The newest stored line's time in nanoseconds, 0 when none: where the collector resumes."""
-    entries = (client or redis_client()).xrevrange(key(deployment_id), count=1)
+    entries = (client or redis_client()).xrevrange(key(deployment_id, process), count=1)
     return nanoseconds(line_from(*entries[0]).time) if entries else 0
 
 
@@ -107,7 +110,10 @@ def forget(deployment_id: int) -> None:
     Deployment ids come from the database, the streams outlive it: after a database is
     restored or made anew (every test run), a new deployment would show the lines of
     an old one with its id, and resume after them."""
-    redis_client().delete(key(deployment_id))
+    client = redis_client()
+    client.delete(key(deployment_id))
+    for name in client.scan_iter(match=key(deployment_id, "*"), count=1000):
+        client.delete(name)
 
 
 def valid_cursor(after: str) -> bool:
@@ -121,11 +127,17 @@ def order(entry_id: str) -> tuple[int, int]:
 
 
 def recent(
-    deployment_id: int, *, tail: int = 200, since: float | None = None, grep: str = "", after: str = ""
+    deployment_id: int,
+    *,
+    tail: int = 200,
+    since: float | None = None,
+    grep: str = "",
+    after: str = "",
+    process: str = "web",
 ) -> list[Line]:
     """The last `tail` lines; or those printed since a time; or those after a cursor. Filtered by text."""
     client = redis_client()
-    name = key(deployment_id)
+    name = key(deployment_id, process)
     if after:
         lines = [
             line_from(*e) for e in client.xrange(name, min=f"({after}", count=settings.RUNTIME_LOG_MAX_LINES)

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.github import is_github_url
-from deployments import actions, confirm, controls, queries, queue, variable_views, variables
+from deployments import actions, confirm, controls, processes, queries, queue, variable_views, variables
 from deployments import runtime_logs as runtime_log_store
 from deployments.access import services_for
 from deployments.errors import PlatformError
@@ -31,6 +31,7 @@ def service_detail(request, service_id: int, *, variable_form=None, status=200):
         "deployments": deployments,
         "rollback_to": rollback_to,
         "webhook_url": settings.SITE_URL.rstrip("/") + reverse("github-webhook"),
+        "processes": processes.for_service(service),
         # The push-webhook box says how to add one on GitHub: only for a repository there.
         "on_github": is_github_url(service.repository_url),
         "variables": variables.shown(service),

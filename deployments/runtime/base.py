@@ -28,6 +28,14 @@ class InstanceSpec:
     limits: Limits = Limits(512, 1.0, 256)
     command: tuple[str, ...] = ()  # instead of the image's CMD
     one_off: bool = False  # runs to its end (the release command): no port, no restart
+    # The Procfile's process type and the replica's number. Only `web` gets the port
+    # and the alias; the others run without either, restarted by the engine when they exit.
+    process: str = "web"
+    index: int = 0
+
+    @property
+    def serves(self) -> bool:
+        return self.process == "web" and not self.one_off
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class InstanceState:
     running: bool
     exit_code: int | None = None
     oom_killed: bool = False
+    restarting: bool = False  # exited, and the engine starts it again after a backoff
+    restarts: int = 0  # how often the engine started it again
 
     def describe(self) -> str:
         if self.running:
@@ -72,6 +82,7 @@ class Found:
     service_id: int | None
     environment_id: int | None
     running: bool
+    process: str = "web"
 
 
 class BuildTimedOut(UserError):
@@ -175,5 +186,8 @@ class Runtime(Protocol):
 
     def running_instances(self) -> dict[str, int]:
         """{instance id: deployment id} of every running instance."""
+
+    def running_processes(self) -> dict[str, tuple[int, str]]:
+        """{instance id: (deployment id, process type)} of every running instance."""
 
     def engine_id(self) -> str: ...

@@ -406,7 +406,10 @@ class DockerRuntime:
         network = self.ensure_network(spec.environment_id)
         variables = {**spec.variables, "PORT": str(spec.port)}
         name = f"{settings.PLATFORM_NAME}-{spec.alias}-e{spec.environment_id}-d{spec.deployment_id}"
-        with _engine_errors("starting the container"):
+        web = spec.process == "web"
+        if not web:
+            name += f"-{spec.process}-{spec.index + 1}"
+        with _engine_errors("starting the container"), _no_command(spec):
             container = self.client.containers.create(
                 spec.image,
                 name=name,
@@ -416,14 +419,18 @@ class DockerRuntime:
                     service=spec.service_id,
                     environment=spec.environment_id,
                     deployment=spec.deployment_id,
+                    process=spec.process,
                 ),
                 network=network,
-                # The alias lets the environment's other services reach it by name.
+                # The alias lets the environment's other services reach its web process by name.
                 networking_config={
-                    network: EndpointConfig(self.client.api.api_version, aliases=[spec.alias])
+                    network: EndpointConfig(self.client.api.api_version, aliases=[spec.alias] if web else [])
                 },
-                # A one-off (the release command) serves nothing: no port, no address.
-                ports=None if spec.one_off else {f"{spec.port}/tcp": ("127.0.0.1", None)},
+                # A one-off (the release command) or a worker serves nothing: no port, no address.
+                ports={f"{spec.port}/tcp": ("127.0.0.1", None)} if spec.serves else None,
+                # A worker, clock, ... is supervised by the engine from the start: started again
+                # after each exit, with a backoff that doubles (the engine's own), counted.
+                restart_policy=None if web or spec.one_off else {"Name": "unless-stopped"},
                 command=list(spec.command) or None,
                 mem_limit=f"{spec.limits.memory_mb}m",
                 memswap_limit=f"{spec.limits.memory_mb}m",
@@ -439,7 +446,7 @@ class DockerRuntime:
             )
             try:
                 container.start()
-                if spec.one_off:
+                if not spec.serves:
                     return Instance(id=container.id, host_port=0)
                 container.reload()
                 bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{spec.port}/tcp") or []
@@ -450,6 +457,19 @@ class DockerRuntime:
             except BaseException:
                 self.remove(container.id)
                 raise
+
+    def running_processes(self) -> dict[str, tuple[int, str]]:
+        """{container id: (deployment id, process type)} of this installation's running instances."""
+        with _engine_errors("listing the running containers"):
+            summaries = self.client.api.containers(
+                filters={"label": f"{LABEL}.platform={settings.PLATFORM_NAME}", "status": "running"}
+            )
+        found = {}
+        for summary in summaries:
+            deployment = _label_id(summary, "deployment")
+            if deployment is not None:
+                found[summary["Id"]] = (deployment, _process_of(summary))
+        return found
 
     def _raise_if_exited(self, container, port: int) -> None:
         """An app that exits within milliseconds has no published port by the time we look:
@@ -476,6 +496,8 @@ class DockerRuntime:
                 running=status.get("Running", False) and not status.get("Restarting", False),
                 exit_code=status.get("ExitCode"),
                 oom_killed=status.get("OOMKilled", False),
+                restarting=status.get("Restarting", False),
+                restarts=int(container.attrs.get("RestartCount") or 0),
             )
 
     def tail(self, instance_id: str, lines: int) -> list[str]:
@@ -578,6 +600,7 @@ class DockerRuntime:
                 service_id=_label_id(summary, "service"),
                 environment_id=_label_id(summary, "environment"),
                 running=summary.get("State") in ("running", "restarting"),
+                process=_process_of(summary),
             )
             for summary in summaries
         ]
@@ -709,6 +732,26 @@ class _Watchdog(threading.Thread):
 def _label_id(summary: dict, key: str) -> int | None:
     value = (summary.get("Labels") or {}).get(f"{LABEL}.{key}", "")
     return int(value) if value.isdigit() else None
+
+
+def _process_of(summary: dict) -> str:
+    """The process type a container runs; containers from before process types ran the web."""
+    return (summary.get("Labels") or {}).get(f"{LABEL}.process") or "web"
+
+
+@contextmanager
+def _no_command(spec: InstanceSpec):
+    """An image without CMD or ENTRYPOINT, and nothing to start it with: the repository's to mend."""
+    try:
+        yield
+    except APIError as exc:
+        if exc.status_code == 400 and "no command specified" in str(exc.explanation).lower():
+            what = "the web process" if spec.process == "web" else f"the {spec.process} process"
+            raise UserError(
+                f"The image has no command to start {what}: its Dockerfile has no CMD or ENTRYPOINT. Add "
+                "a CMD to the Dockerfile, a `web:` line to a Procfile, or set the service's start command."
+            ) from None
+        raise
 
 
 def _message(response: requests.Response) -> str:

@@ -1,0 +1,1 @@
+print("release ran", flush=True)
