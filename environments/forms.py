@@ -37,3 +37,7 @@ class ServiceDeployForm(AsksBeforeReplacing):
         max_length=1000, required=False, help_text="Empty: the Procfile's web: line, or detected"
     )
     subdirectory = forms.CharField(max_length=300, required=False)
+
+
+class DeleteForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the environment's name to confirm", max_length=30)

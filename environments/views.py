@@ -11,7 +11,7 @@ from deployments.models import Service
 from deployments.views import listed
 from environments import actions
 from environments.access import ADMIN, DEPLOY, VIEW, can, environments_for, role_of
-from environments.forms import EnvironmentForm, MemberForm, ServiceDeployForm
+from environments.forms import DeleteForm, EnvironmentForm, MemberForm, ServiceDeployForm
 from ingress.names import service_url
 
 
@@ -118,16 +118,24 @@ def deploy_into(request, environment_id: int):
 
 
 @login_required
-@require_POST
 def delete_environment(request, environment_id: int):
+    """A page that asks for the environment's name typed; only then is it deleted."""
     environment = _environment(request, environment_id, ADMIN)
-    try:
-        actions.delete_environment(environment, request.user)
-    except actions.EnvironmentError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.info(request, f"{environment.name} deleted: its services are stopped and removed.")
-    return redirect("dashboard")
+    form = DeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["confirm_name"].strip() != environment.name:
+            form.add_error("confirm_name", f"Type {environment.name} exactly to delete it.")
+        else:
+            try:
+                actions.delete_environment(environment, request.user)
+            except actions.EnvironmentError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.info(request, f"{environment.name} deleted: its services are stopped and removed.")
+                return redirect("dashboard")
+    services = environment.services.order_by("name").values_list("name", flat=True)
+    context = {"environment": environment, "form": form, "services": list(services)}
+    return render(request, "environments/delete.html", context, status=400 if form.errors else 200)
 
 
 @login_required

@@ -143,12 +143,35 @@ def test_adding_an_unknown_person_says_so(alice, production):
         add_member(production, "zed@example.com", "member", alice)
 
 
+def test_deleting_an_environment_wants_its_name_typed_and_a_wrong_one_deletes_nothing(
+    client, alice, production
+):
+    client.force_login(alice)
+    page = client.get(reverse("environment", args=[production.pk]))
+    assert b"confirm(" not in page.content  # no JavaScript question: a page of its own
+    asked = client.get(reverse("environment-delete", args=[production.pk]))
+    assert asked.status_code == 200
+    assert b"Stops and removes every service of production (web)" in asked.content
+    assert b'name="confirm_name"' in asked.content
+    for typed in ("", "Production", "staging", "production-x"):
+        refused = post(client, "environment-delete", production.pk, confirm_name=typed)
+        assert refused.status_code == 400, typed
+        assert b"Type production exactly to delete it." in refused.content or typed == ""
+        production.refresh_from_db()
+        assert not production.is_deleted, typed
+    assert production.services.get().deployments.get().state == Deployment.State.QUEUED
+    done = post(client, "environment-delete", production.pk, confirm_name=" production ")
+    assert done.status_code == 302
+    production.refresh_from_db()
+    assert production.is_deleted
+
+
 def test_a_deleted_environment_stays_readable_to_its_owner_only(client, alice, production):
     carol = make_user("carol")
     add_member(production, "carol@example.com", "member", alice)
     deployment = production.services.get().deployments.get()
     client.force_login(alice)
-    assert post(client, "environment-delete", production.pk).status_code == 302
+    assert post(client, "environment-delete", production.pk, confirm_name="production").status_code == 302
     assert client.get(reverse("deployment", args=[deployment.pk])).status_code == 200
     assert client.get(reverse("environment", args=[production.pk])).status_code == 200
     assert post(client, "redeploy", deployment.service_id).status_code == 404

@@ -61,8 +61,15 @@ def test_personal_environment_from_copy_to_deletion(worker, live_server, page, a
     # Delete the environment: everything of it goes from the engine.
     page.get_by_role("link", name="web", exact=True).click()
     page.get_by_role("link", name="dev-alice", exact=True).click()
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete environment").click()
+    # A page of its own that wants the name typed (no JavaScript confirm(): a dialog would
+    # be dismissed here and nothing deleted).
+    page.get_by_role("link", name="Delete environment").click()
+    page.get_by_label("Type the environment's name to confirm").fill("dev-alic")
+    page.get_by_role("button", name="Delete dev-alice").click()
+    expect(page.get_by_text("Type dev-alice exactly to delete it.")).to_be_visible()
+    assert not Environment.objects.get(pk=dev.pk).is_deleted
+    page.get_by_label("Type the environment's name to confirm").fill("dev-alice")
+    page.get_by_role("button", name="Delete dev-alice").click()
     expect(page.get_by_text("dev-alice deleted")).to_be_visible()
     client = docker.from_env()
     # The worker removes what the deleted environment ran, after the deletion is committed.

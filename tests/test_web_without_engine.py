@@ -72,7 +72,8 @@ def test_pages_controls_and_domains_work_with_the_engine_away(
     assert client.post(f"/services/{web.pk}/stop/", YES, follow=True).status_code == 200
     deployment.refresh_from_db()
     assert deployment.state == State.STOPPED
-    assert client.post(f"/environments/{api.environment_id}/delete/", YES, follow=True).status_code == 200
+    typed = {"confirm_name": api.environment.name}
+    assert client.post(f"/environments/{api.environment_id}/delete/", typed, follow=True).status_code == 200
     api.environment.refresh_from_db()
     assert api.environment.deleted_at is not None
 
