@@ -13,6 +13,7 @@ import docker
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 
 from deployments.models import Deployment, LogLine
 from tests.browser import browser, page  # noqa: F401  (one Chromium for the whole run)
@@ -29,6 +30,16 @@ WORKER_ENV = {
     # Tests run the reconciler when they mean to; one at each worker's start would race them.
     "RECONCILE_AT_START": "0",
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Hash the tests' passwords with MD5: Django's PBKDF2 (a million rounds, its default and
+    production's) takes 0.7 s a password on this machine, and most tests sign up two or three
+    people. The default hashers stay after it, so passwords a subprocess set still check."""
+    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+    with override_settings(PASSWORD_HASHERS=hashers):
+        yield
 
 
 @pytest.fixture(autouse=True)
