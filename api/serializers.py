@@ -8,7 +8,7 @@ from environments.access import role_of
 from environments.models import Environment, Membership, slug_validator
 
 # What the person asking is in an environment (environments.access.role_of).
-ACCESS_ROLES = [("owner", "owner"), ("admin", "admin"), ("member", "member")]
+ACCESS_ROLES = [("owner", "owner"), ("admin", "admin"), ("member", "member"), ("viewer", "viewer")]
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from api import device_views, errors, token_views, views_audit
 from api import views_deployments as d
 from api import views_environments as e
+from api import views_jobs as j
 from api import views_services as s
 from api.views_processes import ServiceProcesses
 
@@ -46,6 +47,12 @@ urlpatterns = [
     path(_SERVICE + "variables/<str:key>/", s.ServiceVariable.as_view(), name="api-service-variable"),
     path(_SERVICE + "logs/", s.ServiceLogs.as_view(), name="api-service-logs"),
     path(_SERVICE + "logs/follow/", s.ServiceLogsFollow.as_view(), name="api-service-logs-follow"),
+    path(_SERVICE + "run/", j.ServiceRun.as_view(), name="api-service-run"),
+    path(_SERVICE + "cron/", j.ServiceCronJobs.as_view(), name="api-service-cron"),
+    path("cron/<int:job_id>/", j.CronJobDetail.as_view(), name="api-cron-job"),
+    path("cron/<int:job_id>/runs/", j.CronJobRuns.as_view(), name="api-cron-job-runs"),
+    path("runs/<int:run_id>/", j.RunDetail.as_view(), name="api-run"),
+    path("runs/<int:run_id>/log/follow/", j.RunLogFollow.as_view(), name="api-run-log-follow"),
     path("audit/", views_audit.EventList.as_view(), name="api-audit"),
     path("deployments/", d.DeploymentList.as_view(), name="api-deployments"),
     path(_DEPLOYMENT, d.DeploymentDetail.as_view(), name="api-deployment"),

@@ -8,7 +8,7 @@ class PlanAdmin(admin.ModelAdmin):
     list_display = [
         "name", "slug", "stripe_price_id", "is_default", "open_source_only", "private_repositories",
         "max_services", "max_environments", "memory_mb", "cpus", "max_concurrent_builds",
-        "build_minutes_per_month", "position",
+        "build_minutes_per_month", "max_cron_jobs", "position",
     ]  # fmt: skip
     list_editable = ["position"]
 

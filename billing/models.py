@@ -25,6 +25,7 @@ class Plan(models.Model):
     cpus = models.DecimalField(max_digits=5, decimal_places=2, help_text="CPUs per instance")
     max_concurrent_builds = models.PositiveIntegerField()
     build_minutes_per_month = models.PositiveIntegerField()
+    max_cron_jobs = models.PositiveIntegerField(default=5, help_text="Cron jobs, all the owner's services")
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

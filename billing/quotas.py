@@ -72,6 +72,19 @@ def limits_for(service) -> Limits:
     return Limits(memory_mb=plan.memory_mb, cpus=plan.cpus_float, pids=settings.INSTANCE_PIDS)
 
 
+def check_cron_jobs(service, used: int) -> None:
+    """Refuse a new cron job past the plan's number, counted over all the owner's services."""
+    if not enforced():
+        return
+    plan = plan_for(service)
+    if used >= plan.max_cron_jobs:
+        jobs = f"{plan.max_cron_jobs} cron job{'s' if plan.max_cron_jobs != 1 else ''}"
+        raise QuotaExceeded(
+            f"The {plan.name} plan allows {jobs} "
+            f"and {used} {'is' if used == 1 else 'are'} set; remove one, or upgrade at {upgrade_url()}."
+        )
+
+
 def check_deploy(service, deployment, tree: Path, log: Callable[[str], None]) -> Limits:
     """Record the open-source verdict, then refuse when over any limit of the plan."""
     plan = plan_for(service)

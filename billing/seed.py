@@ -18,6 +18,7 @@ PLANS = [
         "cpus": Decimal("0.50"),
         "max_concurrent_builds": 1,
         "build_minutes_per_month": 500,
+        "max_cron_jobs": 3,
         "position": 0,
     },
     {
@@ -31,6 +32,7 @@ PLANS = [
         "cpus": Decimal("1.00"),
         "max_concurrent_builds": 2,
         "build_minutes_per_month": 1000,
+        "max_cron_jobs": 10,
         "position": 1,
     },
     {
@@ -44,6 +46,7 @@ PLANS = [
         "cpus": Decimal("2.00"),
         "max_concurrent_builds": 4,
         "build_minutes_per_month": 5000,
+        "max_cron_jobs": 50,
         "position": 2,
     },
 ]
@@ -51,8 +54,11 @@ PLANS = [
 
 def ensure(plan_model) -> None:
     """Create the seeded plans that are missing; never touch ones the operator edited."""
+    # A migration's historical model may not have the fields added later (max_cron_jobs): they
+    # come with their own migration.
+    known = {field.name for field in plan_model._meta.get_fields()}
     for plan in PLANS:
-        fields = {k: v for k, v in plan.items() if k != "slug"}
+        fields = {k: v for k, v in plan.items() if k != "slug" and k in known}
         if plan.get("is_default") and plan_model.objects.filter(is_default=True).exists():
             fields["is_default"] = False
         plan_model.objects.get_or_create(slug=plan["slug"], defaults=fields)

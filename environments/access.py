@@ -1,8 +1,8 @@
 """Who may do what in an environment: every lookup of an object goes through here.
 
-Owners may do everything. Members may see and deploy; admins may also change
-variables and members and delete. A deleted environment stays readable to its
-owner only, and nobody deploys into it.
+Owners may do everything. Viewers may see; members may also deploy (and run
+commands); admins may also change variables and members and delete. A deleted
+environment stays readable to its owner only, and nobody deploys into it.
 """
 
 from django.db.models import Q, QuerySet
@@ -19,6 +19,9 @@ def environments_for(user, need: str = VIEW) -> QuerySet[Environment]:
         return Environment.objects.none()
     if need == ADMIN:
         shared = Q(memberships__user=user, memberships__role=Membership.Role.ADMIN)
+    elif need == DEPLOY:  # viewers read, nothing more
+        deployers = (Membership.Role.MEMBER, Membership.Role.ADMIN)
+        shared = Q(memberships__user=user, memberships__role__in=deployers)
     else:
         shared = Q(memberships__user=user)
     live = Q(deleted_at__isnull=True) & (Q(owner=user) | shared)
@@ -28,7 +31,7 @@ def environments_for(user, need: str = VIEW) -> QuerySet[Environment]:
 
 
 def role_of(user, environment: Environment) -> str | None:
-    """'owner', 'admin', 'member' or None."""
+    """'owner', 'admin', 'member', 'viewer' or None."""
     if environment.owner_id == user.pk:
         return "owner"
     membership = environment.memberships.filter(user=user).first()

@@ -48,6 +48,7 @@ class Membership(models.Model):
     """Someone other than the owner who works in an environment."""
 
     class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer (see services and logs only)"
         MEMBER = "member", "Member (deploy, see logs)"
         ADMIN = "admin", "Admin (also variables, members, delete)"
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "environments",
     "deployments",
     "ingress",
+    "jobs",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -274,6 +275,12 @@ BUILD_TIMEOUT = envint("BUILD_TIMEOUT", 900, minimum=1)
 HEALTH_TIMEOUT = envint("HEALTH_TIMEOUT", 60, minimum=1)
 # The pre-deploy (release) command, run once per deployment before the switch.
 RELEASE_TIMEOUT = envint("RELEASE_TIMEOUT", 600, minimum=1)
+# One-off commands (`m3o run-command`) and cron runs: their time limits, in seconds, and how
+# often beat looks for cron jobs that are due.
+RUN_COMMAND_TIMEOUT = envint("RUN_COMMAND_TIMEOUT", 3600, minimum=1)
+CRON_DEFAULT_TIMEOUT = envint("CRON_DEFAULT_TIMEOUT", 3600, minimum=1)
+CRON_MAX_TIMEOUT = envint("CRON_MAX_TIMEOUT", 86400, minimum=1)
+CRON_CHECK_INTERVAL = envint("CRON_CHECK_INTERVAL", 15, minimum=1)
 # Building a missing base image (another Debian suite) on first need.
 BASE_IMAGE_BUILD_TIMEOUT = envint("BASE_IMAGE_BUILD_TIMEOUT", 1200, minimum=60)
 STOP_TIMEOUT = envint("STOP_TIMEOUT", 10, minimum=0)
@@ -376,6 +383,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "environments.tasks.delete_expired_environments",
         "schedule": ENVIRONMENT_EXPIRY_INTERVAL,
     },
+}
+CELERY_BEAT_SCHEDULE["start-due-cron-jobs"] = {
+    "task": "jobs.tasks.start_due_cron_jobs",
+    "schedule": CRON_CHECK_INTERVAL,
+    "options": {"expires": CRON_CHECK_INTERVAL},
 }
 # Redis re-delivers an unacknowledged task after this many seconds. It must be
 # longer than the longest deployment, or a second worker would run the same

@@ -24,5 +24,6 @@ urlpatterns = [
     path("cli/", cli_views.install, name="cli"),
     path("cli/<str:filename>", cli_views.download, name="cli-download"),
     path("", include("ingress.urls")),
+    path("", include("jobs.urls")),
     path("", include("deployments.urls")),
 ]

@@ -20,6 +20,7 @@ import deployments.controls
 import deployments.variables
 import environments.actions
 import ingress.actions
+import jobs.actions
 from billing.models import BillingAccount, Plan
 from billing.quotas import account_for
 from deployments.models import Deployment, Service
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.django_db
 State = Deployment.State
 MODULES = [
     deployments.actions, deployments.controls, deployments.variables, environments.actions, ingress.actions,
-    accounts.actions, billing.actions, api.tokens,
+    accounts.actions, billing.actions, api.tokens, jobs.actions,
 ]  # fmt: skip
 
 # Public functions of those modules that change nothing themselves, with the reason.
@@ -59,6 +60,7 @@ NOT_ACTIONS = {
     "shown": "a query",
     "resolve": "a query",
     "copy_variables": "part of create_environment's copy",
+    "start_due_cron_jobs": "beat starts the runs a recorded cron job asks for; each is in its history",
 }
 
 
@@ -159,9 +161,14 @@ SCENARIOS = {
     "stop_services_after_grace": _grace_ended,
     "create_token": lambda w: api.tokens.create_token(w.alice, "ci"),
     "revoke_token": lambda w: api.tokens.revoke_token(w.alice, w.token.pk),
+    "run_command": lambda w: jobs.actions.run_command(w.web, "python manage.py migrate", w.alice),
+    "add_cron_job": lambda w: jobs.actions.add_cron_job(w.web, w.alice, schedule="*/5 * * * *", command="ls"),
+    "remove_cron_job": lambda w: jobs.actions.remove_cron_job(
+        jobs.actions.add_cron_job(w.web, w.alice, schedule="@daily", command="true"), w.alice
+    ),
 }
 # remove_domain's scenario adds the domain first: that record is counted apart.
-EXTRA_RECORDS = {"remove_domain": 1}
+EXTRA_RECORDS = {"remove_domain": 1, "remove_cron_job": 1}
 
 
 def actions_of_the_modules() -> list[str]:

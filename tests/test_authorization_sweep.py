@@ -8,12 +8,14 @@ import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from api.models import Token
 from api.tokens import create_token
 from deployments import actions, variables
 from environments.actions import add_member
 from ingress.models import Domain
+from jobs.models import CronJob, JobRun
 from tests.conftest import make_user
 
 # Which object a URL parameter names; a new id parameter must be added here.
@@ -24,6 +26,8 @@ OBJECT_OF_PARAMETER = {
     "membership_id": lambda objects: objects["membership"].pk,
     "domain_id": lambda objects: objects["domain"].pk,
     "token_id": lambda objects: objects["token"].pk,
+    "job_id": lambda objects: objects["cron_job"].pk,
+    "run_id": lambda objects: objects["run"].pk,
 }
 # Parameters that are not ids: the fixture makes objects with these names.
 NAMES = {"key": "GREETING"}
@@ -68,7 +72,22 @@ def alices_objects(alice):
     token, _ = create_token(alice, "laptop")
     variables.set_variable(deployment.service.environment, "GREETING", "hello")
     variables.set_variable(deployment.service, "GREETING", "hello")
-    return {"deployment": deployment, "membership": membership, "domain": domain, "token": token}
+    cron_job = CronJob.objects.create(
+        service=deployment.service,
+        schedule="* * * * *",
+        command="true",
+        timeout=60,
+        next_run_at=timezone.now(),
+    )
+    run = JobRun.objects.create(  # ended, so her own request for its output ends too
+        service=deployment.service,
+        cron_job=cron_job,
+        command="true",
+        timeout=60,
+        state=JobRun.State.SUCCEEDED,
+    )
+    return {"deployment": deployment, "membership": membership, "domain": domain, "token": token,
+            "cron_job": cron_job, "run": run}  # fmt: skip
 
 
 @pytest.mark.django_db
@@ -109,7 +128,18 @@ def _counts():
     from deployments.models import Deployment, Service, Variable, WebhookDelivery
     from environments.models import Environment, Membership
 
-    models = (Environment, Service, Deployment, WebhookDelivery, Variable, Membership, Domain, Token)
+    models = (
+        Environment,
+        Service,
+        Deployment,
+        WebhookDelivery,
+        Variable,
+        Membership,
+        Domain,
+        Token,
+        CronJob,
+        JobRun,
+    )
     return [m.objects.count() for m in models] + [
         Environment.objects.filter(deleted_at=None).count(),
         Token.objects.filter(revoked_at=None).count(),
