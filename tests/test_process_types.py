@@ -6,9 +6,13 @@ lines reach its own logs, its restarts are counted in the API and `m3o ps`, the 
 a removed worker back, another tenant sees none of it, and a stop removes everything.
 """
 
+import re
+
 import docker
 import pytest
 import requests
+from django.test import Client
+from django.urls import reverse
 
 from api import tokens
 from deployments import actions, controls, reconcile
@@ -83,6 +87,14 @@ def test_web_worker_and_release_run_and_the_worker_is_supervised(
     assert int(worker_row[3]) >= 2, table
     assert "worker crashing now" in cli.ok("logs", "procs", "--process", "worker")
 
+    # The service page's Processes table says the same.
+    browser = Client()
+    browser.force_login(alice)
+    html = browser.get(reverse("service", args=[service.pk])).content.decode()
+    worker_html = re.search(r'<tr data-process="worker">.*?</tr>', html, re.S).group(0)
+    assert "python worker.py" in worker_html
+    assert re.search(r"<td>([0-9]+)</td>\s*<td><code>python worker.py", worker_html).group(1) != "0"
+
     # Bob, another tenant, gets nothing of it; junk in the process name is refused.
     bobs = api_client(bob)
     assert bobs.get(f"/api/services/{service.pk}/processes/").status_code == 404
@@ -104,6 +116,12 @@ def test_web_worker_and_release_run_and_the_worker_is_supervised(
     eventually(lambda: containers_of(deployment) == [], timeout=60,
                message=lambda: f"left: {[c.name for c in containers_of(deployment)]}")  # fmt: skip
     assert processes(alices, service) == {}
+
+    # Started again from its image: the worker comes back with it (the process types are copied).
+    started = wait_for(controls.start(Service.objects.get(pk=service.pk), alice))
+    assert started.state == State.RUNNING, log_text(started)
+    assert [c.labels["org.m3o.process"] for c in containers_of(started)] == ["web", "worker"]
+    assert processes(alices, service)["worker"]["command"] == "python worker.py"
 
 
 OWN_DOCKERFILE = (
