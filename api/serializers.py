@@ -100,6 +100,7 @@ class ServiceSerializer(serializers.ModelSerializer):
     repository_url = serializers.SerializerMethodField()
     path = serializers.CharField(source="subdirectory", read_only=True)
     state = serializers.SerializerMethodField()
+    address = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -107,7 +108,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "environment", "environment_name", "repository_url", "branch", "path", "port",
             "start_command", "build_command", "predeploy_command", "health_check_path",
-            "state", "live_deployment", "url", "created_at",
+            "state", "live_deployment", "address", "url", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -121,6 +122,12 @@ class ServiceSerializer(serializers.ModelSerializer):
     def get_state(self, service) -> str | None:
         live = service.live_deployment
         return live.state if live else None
+
+    def get_address(self, service) -> str:
+        """The service's host name, given as it was made: where it answers once it runs."""
+        from ingress.addresses import host_of
+
+        return host_of(service)
 
     def get_url(self, service) -> str:
         from ingress.names import service_url

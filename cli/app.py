@@ -108,6 +108,8 @@ def status(ctx: Context, service: str | None, environment: str | None) -> None:
     click.echo(f"{found['name']} in {found['environment_name']}: {output.state(found['state'])}")
     where = found["branch"] + (f", {found['path']}" if found["path"] else "")
     click.echo(f"  source: {found['repository_url']} ({where})")
+    if found.get("address"):  # given as the service was made; it answers there once it runs
+        click.echo(f"  address: {found['address']}")
     if found["url"]:
         click.echo(f"  url:    {found['url']}")
     _deployments_table(recent)

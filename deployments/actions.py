@@ -23,6 +23,7 @@ from deployments.source import (
 from environments.actions import get_or_create_environment
 from environments.audit import changes_of, record
 from environments.models import Environment, slug_validator
+from ingress import addresses
 
 log = logging.getLogger(__name__)
 State = Deployment.State
@@ -186,9 +187,8 @@ def request_deploy(
     """
     if service.environment.is_deleted:
         raise ActionError(f"The environment {service.environment.name} was deleted.")
-    from ingress.actions import claim_hostname  # ingress: the service's own address, first come first served
-
-    claim_hostname(service)  # ActionError when another service has it
+    # Given as the service was made (ingress/signals.py); a service older than that gets one now.
+    addresses.assign(service)
     now = timezone.now()
     deployment = Deployment.objects.create(
         service=service,

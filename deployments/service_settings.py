@@ -15,7 +15,7 @@ from deployments.controls import delete_service
 from deployments.models import Service
 from deployments.source import InvalidSource, check_upload_owner, upload_path
 from environments.actions import record
-from ingress.actions import claim_hostname
+from ingress import addresses
 from ingress.models import Hostname
 
 _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$")
@@ -107,20 +107,22 @@ def change_settings(
 
 
 def _rename(service: Service, new_name: str) -> None:
-    """The name is in the service's address, so the address moves with it at once."""
+    """The name is in the service's address, so the address follows it at once, as a Heroku
+    app's does: `<new name>-<environment>`, or with the environment's suffix when another
+    service has that (ingress/addresses.py). The old address is released."""
     if is_upload(service):
         raise ActionError("An uploaded service keeps its name; upload it again under the new name.")
     if Service.objects.filter(environment_id=service.environment_id, name=new_name).exists():
         raise ActionError(f"{service.environment.name} has a service called {new_name} already.")
-    had_address = Hostname.objects.filter(service=service).delete()[0] > 0
+    Hostname.objects.filter(service=service).delete()
     service.name = new_name
     try:
         with transaction.atomic():
             service.save(update_fields=["name"])
     except IntegrityError:  # taken meanwhile
         raise ActionError(f"{service.environment.name} has a service called {new_name} already.") from None
-    if had_address:
-        claim_hostname(service)  # ActionError (and all of this undone) when the new address is taken
+    addresses.assign(service)
+    if service.live_deployment_id:
         converge_later(service_id=service.pk)  # the proxy learns the new address
 
 

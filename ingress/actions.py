@@ -1,4 +1,4 @@
-"""Every change of a service's address or custom domains goes through here."""
+"""Every change of a service's custom domains goes through here (its address: ingress/addresses.py)."""
 
 import logging
 
@@ -10,32 +10,9 @@ from deployments.models import Service
 from environments.actions import record
 from ingress import dns, routes
 from ingress.models import Domain, Hostname
-from ingress.names import InvalidName, check_label, clean_domain, host_for, label_for
+from ingress.names import InvalidName, clean_domain, host_for
 
 log = logging.getLogger(__name__)
-
-
-def claim_hostname(service: Service) -> Hostname:
-    """The service's address, claimed on its first deployment; ActionError when another service has it."""
-    existing = Hostname.objects.filter(service=service).first()
-    if existing is not None:
-        return existing
-    try:
-        label = check_label(label_for(service))
-    except InvalidName as exc:
-        raise ActionError(str(exc)) from None
-    taken = Hostname.objects.select_related("service__environment").filter(label=label).first()
-    if taken is not None and taken.service.environment.deleted_at is not None:
-        # The environment it belonged to is gone: its names are free again.
-        taken.delete()
-    try:
-        with transaction.atomic():
-            return Hostname.objects.create(label=label, service=service)
-    except IntegrityError:
-        raise ActionError(
-            f"The address {host_for(label)} is already taken by another service. "
-            "Choose another name for the service (or the environment)."
-        ) from None
 
 
 def add_domain(service: Service, name: str, user) -> Domain:

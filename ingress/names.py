@@ -13,10 +13,6 @@ class InvalidName(ValueError):
     """A name that cannot be used, in words for the person who asked."""
 
 
-def label_for(service) -> str:
-    return f"{service.name}-{service.environment.name}"
-
-
 def host_for(label: str) -> str:
     return f"{label}.{settings.APPS_DOMAIN}"
 

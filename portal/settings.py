@@ -422,6 +422,9 @@ CELERY_BEAT_SCHEDULE["stop-services-after-grace"] = {
 # works in a browser and with curl with no DNS at all. In production: a
 # wildcard DNS record for APPS_DOMAIN, ports 80/443 and INGRESS_BIND=0.0.0.0.
 APPS_DOMAIN = envstr("APPS_DOMAIN", "localhost").strip().strip(".").lower()
+# Labels under APPS_DOMAIN never given to a service, besides the portal's own host
+# (SITE_URL, PORTAL_DOMAIN), which is never given out either.
+RESERVED_SERVICE_ADDRESSES = [label.lower() for label in envlist("RESERVED_SERVICE_ADDRESSES", [])]
 INGRESS_BIND = envstr("INGRESS_BIND", "127.0.0.1")
 INGRESS_HTTP_PORT = envint("INGRESS_HTTP_PORT", 8080, minimum=1)
 INGRESS_HTTPS_PORT = envint("INGRESS_HTTPS_PORT", 8443, minimum=1)

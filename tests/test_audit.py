@@ -45,7 +45,6 @@ NOT_ACTIONS = {
     "copy_services": "part of create_environment, whose record names the copy",
     "retire_environment": "part of delete_environment",
     "restart_instance": "the worker's half of a recorded restart",
-    "claim_hostname": "part of the first deploy, which is recorded",
     "recheck_domains": "runs check_domain for each domain",
     "service_name_for": "a name from a repository name",
     "register_push_webhook": "adds the webhook on GitHub's side after the recorded deploy",

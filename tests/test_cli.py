@@ -202,7 +202,9 @@ def test_run_dot_deploys_a_local_folder_without_what_gitignore_leaves_out(m3o, t
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert sorted(files) == [".gitignore", "index.html"]
-    assert m3o.ok("status", "my-site").startswith("my-site in production: running")
+    status = m3o.ok("status", "my-site")
+    assert status.startswith("my-site in production: running")
+    assert "  address: my-site-production.localhost\n" in status
 
 
 def _lines_of(process: subprocess.Popen) -> queue.Queue:

@@ -10,9 +10,9 @@ from django.conf import settings
 from urllib3.exceptions import ProtocolError
 
 from deployments import actions, controls
-from deployments.actions import ActionError
 from deployments.models import Service
 from ingress import access_log, routes
+from ingress.addresses import suffix
 from ingress.names import InvalidName, check_label, service_url
 from tests.conftest import log_text, wait_for
 from tests.waiting import eventually
@@ -127,34 +127,26 @@ def test_redeploy_and_rollback_drop_no_request(worker, alice, make_repo, localho
 
 
 @pytest.mark.docker
-def test_services_in_two_environments_get_their_own_names(worker, alice, make_repo, localhost_names):
+def test_two_environments_and_two_tenants_get_their_own_addresses(
+    worker, alice, bob, make_repo, localhost_names
+):
     repo = make_repo("python-dockerfile")
     production = deploy(alice, repo)
     second_version(repo)
     staging = deploy(alice, repo, environment="staging")
+    # Bob deploys his own `web` to his own `production` too: he gets his environment's suffix.
+    bobs_repo = make_repo("python-dockerfile")
+    server = (bobs_repo.path / "server.py").read_text().replace("v1", "of bob")
+    bobs_repo.commit("Bob's", {"server.py": server})
+    bobs = deploy(bob, bobs_repo)
     port = settings.INGRESS_HTTP_PORT
     assert service_url(production.service) == f"http://web-production.localhost:{port}/"
     assert service_url(staging.service) == f"http://web-staging.localhost:{port}/"
+    bobs_url = f"http://web-production-{suffix(bobs.service.environment_id)}.localhost:{port}/"
+    assert service_url(bobs.service) == bobs_url
     assert requests.get(service_url(production.service), timeout=5).text == V1
     assert requests.get(service_url(staging.service), timeout=5).text == V2
-
-
-def test_a_name_taken_by_another_tenant_is_refused(db, alice, bob):
-    actions.deploy_repository(alice, name="web", repository_url="https://github.com/alice/web.git")
-    with pytest.raises(ActionError) as refused:
-        actions.deploy_repository(bob, name="web", repository_url="https://github.com/bob/web.git")
-    assert str(refused.value) == (
-        "The address web-production.localhost is already taken by another service. "
-        "Choose another name for the service (or the environment)."
-    )
-    assert not Service.objects.filter(environment__owner=bob).exists()
-    # Bob's own service in his own production still works under another name.
-    actions.deploy_repository(bob, name="shop", repository_url="https://github.com/bob/web.git")
-    # Names that join the same way clash too: web-a in b, and web in a-b.
-    url = "https://github.com/alice/web.git"
-    actions.deploy_repository(alice, name="web-a", repository_url=url, environment="b")
-    with pytest.raises(ActionError, match=r"web-a-b\.localhost is already taken"):
-        actions.deploy_repository(alice, name="web", repository_url=url, environment="a-b")
+    assert requests.get(bobs_url, timeout=5).text == "hello from python-dockerfile of bob"
 
 
 def test_a_name_that_is_no_dns_label_is_refused():
