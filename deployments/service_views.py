@@ -14,6 +14,7 @@ from deployments import runtime_logs as runtime_log_store
 from deployments.access import services_for
 from deployments.errors import PlatformError
 from deployments.forms import PromoteForm, VariableForm
+from deployments.procfile import valid_name as valid_process_name
 from environments.access import ADMIN, DEPLOY, can, environments_for, role_of
 
 
@@ -166,8 +167,11 @@ def runtime_logs(request, service_id: int):
     after = request.GET.get("after", "")
     if after and not runtime_log_store.valid_cursor(after):
         return JsonResponse({"error": "after must be a cursor from an earlier answer"}, status=400)
+    process = request.GET.get("process") or "web"
+    if not valid_process_name(process):
+        return JsonResponse({"error": "process must be a process type such as web or worker"}, status=400)
     found = runtime_log_store.recent(
-        live.pk, tail=tail, since=since, grep=request.GET.get("q", ""), after=after
+        live.pk, tail=tail, since=since, grep=request.GET.get("q", ""), after=after, process=process
     )
     return JsonResponse({"running": True, "deployment": live.pk, "lines": [line.as_dict() for line in found]})
 

@@ -94,6 +94,9 @@ def test_web_worker_and_release_run_and_the_worker_is_supervised(
     worker_html = re.search(r'<tr data-process="worker">.*?</tr>', html, re.S).group(0)
     assert "python worker.py" in worker_html
     assert re.search(r"<td>([0-9]+)</td>\s*<td><code>python worker.py", worker_html).group(1) != "0"
+    assert '<option value="worker">worker</option>' in html  # the runtime log's process picker
+    page_log = browser.get(reverse("service-logs", args=[service.pk]), {"process": "worker"}).json()
+    assert "worker crashing now" in [line["text"] for line in page_log["lines"]]
 
     # Bob, another tenant, gets nothing of it; junk in the process name is refused.
     bobs = api_client(bob)

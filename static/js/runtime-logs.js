@@ -8,6 +8,8 @@
   const status = document.getElementById("runtime-status");
   const filter = document.getElementById("log-filter");
   const follow = document.getElementById("log-follow");
+  // The process type whose output shows (web, worker, ...), when the service has more than web.
+  const process = document.getElementById("log-process");
   let after = null;
   let timer = null;
   // A new filter starts the log afresh: an answer to an older question is dropped, or
@@ -30,6 +32,7 @@
 
   async function load(fresh) {
     const params = new URLSearchParams({ q: filter.value });
+    if (process) params.set("process", process.value);
     if (fresh || after === null) params.set("tail", "200");
     else params.set("after", after);
     const question = fresh ? ++asked : asked;
@@ -53,5 +56,6 @@
 
   filter.addEventListener("input", async () => { after = null; await load(true); schedule(); });
   follow.addEventListener("change", schedule);
+  if (process) process.addEventListener("change", async () => { after = null; await load(true); schedule(); });
   load(true).then(schedule);
 })();
