@@ -25,6 +25,8 @@ from deployments.runtime import get_runtime
 log = logging.getLogger(__name__)
 
 COLLECT_INTERVAL = 2.0
+# The instances' state and restarts are read back every few looks: one inspect per instance.
+OBSERVE_EVERY = 2
 LEASE_SECONDS = 15
 
 
@@ -35,6 +37,7 @@ class Collector(threading.Thread):
         self.following: dict[str, threading.Thread] = {}
         self.holding = threading.Event()
         self.lease = None
+        self.looks = 0
 
     def run(self) -> None:
         while True:
@@ -61,7 +64,9 @@ class Collector(threading.Thread):
                 self.following[instance_id] = thread
                 thread.start()
         # The same worker reads the instances' state and restarts back into the database.
-        processes.observe(self.runtime)
+        self.looks += 1
+        if self.looks % OBSERVE_EVERY == 0:
+            processes.observe(self.runtime)
 
     def _hold_lease(self) -> bool:
         if self.lease is None:
