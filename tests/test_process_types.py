@@ -16,7 +16,9 @@ from django.urls import reverse
 
 from api import tokens
 from deployments import actions, controls, reconcile
-from deployments.models import Deployment, Instance, Service
+from deployments.models import Deployment, Instance, Process, Service
+from deployments.pipeline import process_spec
+from deployments.runtime import get_runtime
 from tests.conftest import log_text, wait_for
 from tests.test_api import api_client
 from tests.test_cli import M3O
@@ -113,6 +115,12 @@ def test_web_worker_and_release_run_and_the_worker_is_supervised(
     assert after.restarts > before.restarts  # the replaced one's restarts still count
     assert docker.from_env().containers.get(after.container_id).labels["org.m3o.process"] == "worker"
     assert len(containers_of(deployment)) == 2
+    # A worker container no instance row names (a pass that died before writing it down): removed.
+    worker_type = Process.objects.get(deployment=deployment, name="worker")
+    stray = get_runtime().start(process_spec(service, deployment.pk, deployment.image, worker_type, 1))
+    reconcile.reconcile()
+    assert [c.id for c in containers_of(deployment)] == [web.id, after.container_id]
+    assert stray.id not in [c.id for c in docker.from_env().containers.list(all=True)]
 
     # A stop removes the web and the worker.
     controls.stop(Service.objects.get(pk=service.pk), alice)
