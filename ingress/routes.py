@@ -43,8 +43,8 @@ def sites(live: dict[int, Deployment] | None = None) -> list[proxy.Site]:
     live = live or {}
     labels = dict(Hostname.objects.values_list("service_id", "label"))
     domains: dict[int, list[str]] = {}
-    verified = Domain.objects.filter(verified_at__isnull=False)
-    for service_id, name in verified.values_list("service_id", "name"):
+    # Only proven names (ingress/dns.py): no route, so no certificate, for any other.
+    for service_id, name in Domain.objects.serving().values_list("service_id", "name"):
         domains.setdefault(service_id, []).append(name)
     services = Service.objects.filter(pk__in=set(labels) | set(domains)).select_related("live_deployment")
     deployments = {service.pk: live.get(service.pk, service.live_deployment) for service in services}

@@ -5,9 +5,15 @@ from ingress import actions, routes
 
 @shared_task
 def sync() -> None:
-    """Re-check custom domains, then load the routes again: heals a proxy that restarted empty."""
-    actions.recheck_domains()
+    """Load the routes again: heals a proxy that restarted empty, and drops a domain whose
+    grace period just ended."""
     routes.sync()
+
+
+@shared_task
+def check_domains() -> None:
+    """Ask the DNS whether custom domains are proven (beat, every DOMAIN_CHECK_INTERVAL)."""
+    actions.recheck_domains()
 
 
 @shared_task

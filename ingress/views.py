@@ -11,7 +11,7 @@ from environments.access import ADMIN, VIEW
 from ingress import access, actions
 from ingress.forms import DomainForm
 from ingress.models import Domain
-from ingress.names import domain_url, host_for, service_url
+from ingress.names import domain_url, pointing_record, service_url
 
 
 def _services(user, need: str = VIEW):
@@ -22,23 +22,16 @@ def _domains(user, need: str = ADMIN):
     return Domain.objects.filter(service__in=services_for(user, need)).select_related("service__environment")
 
 
-def dns_record(domain: Domain, service: Service) -> tuple[str, str]:
-    """The record the user creates: a CNAME to the service's address, or an A record for an apex."""
-    hostname = getattr(service, "ingress_hostname", None)
-    if domain.name.count(".") >= 2 and hostname is not None and settings.APPS_DOMAIN != "localhost":
-        return "CNAME", host_for(hostname.label)
-    return "A", settings.INGRESS_PUBLIC_IP
-
-
 def _page(request, service: Service, form: DomainForm, status: int = 200):
     domains = [
-        {"domain": d, "record": dns_record(d, service), "url": domain_url(d.name)}
+        {"domain": d, "record": pointing_record(d), "url": domain_url(d.name)}
         for d in service.custom_domains.all()
     ]
     return render(
         request, "ingress/service.html",
         {"service": service, "url": service_url(service), "domains": domains, "form": form,
-         "requests": access.access_log(service, 100)[::-1]},
+         "requests": access.access_log(service, 100)[::-1],
+         "grace_hours": f"{settings.DOMAIN_GRACE_HOURS:g}"},
         status=status,
     )  # fmt: skip
 

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import ipaddress
+import re
 from pathlib import Path
 
 import environ
