@@ -462,6 +462,34 @@ CELERY_BEAT_SCHEDULE["sync-ingress"] = {
     "task": "ingress.tasks.sync",
     "schedule": INGRESS_SYNC_INTERVAL,
 }
+# Custom domains are served only once proven: a TXT record
+# <DOMAIN_CHALLENGE_LABEL>.<domain> = "<PLATFORM_NAME>-verify=<the domain's token>", and
+# the name pointing here. Workers look again every DOMAIN_CHECK_INTERVAL seconds (proven
+# domains every DOMAIN_RECHECK_INTERVAL); one whose proof is gone keeps serving for
+# DOMAIN_GRACE_HOURS, then stops. DOMAIN_DNS_SERVERS ("ip" or "ip:port", comma-separated)
+# replaces the system's resolvers (/etc/resolv.conf), e.g. for a resolver of your own.
+DOMAIN_DNS_SERVERS = envlist("DOMAIN_DNS_SERVERS", [])
+DOMAIN_DNS_TIMEOUT = envfloat("DOMAIN_DNS_TIMEOUT", 3.0, minimum=0.1)
+_brand = re.sub(r"[^a-z0-9-]+", "-", PLATFORM_NAME.lower()).strip("-")[:40] or "m3o"
+DOMAIN_CHALLENGE_LABEL = envstr("DOMAIN_CHALLENGE_LABEL", f"_{_brand}-challenge").lower()
+DOMAIN_VERIFY_PREFIX = f"{_brand}-verify="
+DOMAIN_GRACE_HOURS = envfloat("DOMAIN_GRACE_HOURS", 72.0, minimum=0)
+DOMAIN_CHECK_INTERVAL = envint("DOMAIN_CHECK_INTERVAL", 60, minimum=5)
+DOMAIN_RECHECK_INTERVAL = envint("DOMAIN_RECHECK_INTERVAL", 3600, minimum=5)
+if not re.fullmatch(r"_?[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?", DOMAIN_CHALLENGE_LABEL):
+    raise ImproperlyConfigured(
+        f"DOMAIN_CHALLENGE_LABEL must be one DNS label, like _m3o-challenge, not {DOMAIN_CHALLENGE_LABEL!r}"
+    )
+for _server in DOMAIN_DNS_SERVERS:
+    try:
+        ipaddress.ip_address(_server.rsplit(":", 1)[0] if _server.count(":") == 1 else _server)
+    except ValueError:
+        raise ImproperlyConfigured(f"DOMAIN_DNS_SERVERS: {_server!r} is not an IP (or IP:port)") from None
+CELERY_BEAT_SCHEDULE["check-domains"] = {
+    "task": "ingress.tasks.check_domains",
+    "schedule": DOMAIN_CHECK_INTERVAL,
+    "options": {"expires": DOMAIN_CHECK_INTERVAL},
+}
 
 # --- API ------------------------------------------------------------------------
 # The REST API (api/) and the `m3o` command that speaks it: personal access
