@@ -107,7 +107,7 @@ def add_cron_job(
 def remove_cron_job(job: CronJob, user) -> None:
     """Its history stays with the service; a run still going is stopped."""
     job.runs.filter(state=State.QUEUED).update(state=State.STOPPED, detail="Its cron job was removed.")
-    job.runs.filter(state=State.RUNNING).update(stop_requested=True)
+    job.runs.filter(state=State.RUNNING).update(stop_requested=True, detail="Its cron job was removed.")
     record(job.service.environment, user, "cron-remove", f"{job.service.name}: {job.schedule} {job.command}")
     job.delete()
 
@@ -150,7 +150,7 @@ def _start_run(job: CronJob, due_at) -> JobRun:
         )
     if job.policy == CronJob.Policy.REPLACE:
         active.filter(state=State.QUEUED).update(state=State.STOPPED, detail="Replaced by a newer run.")
-        active.update(stop_requested=True)
+        active.update(stop_requested=True, detail="Replaced by a newer run.")
     run = JobRun.objects.create(**fields)
     _send(run.pk)
     return run

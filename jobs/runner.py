@@ -64,8 +64,9 @@ def _run(run: JobRun, output: RunLog) -> dict:
         )  # fmt: skip
     finally:
         stop.set()
-    if ended.stopped:
-        return {"state": State.STOPPED, "detail": "Stopped: a newer run of the cron job replaced it."}
+    if ended.stopped:  # whoever asked said why on the row
+        why = JobRun.objects.filter(pk=run.pk).values_list("detail", flat=True).first()
+        return {"state": State.STOPPED, "detail": why or "Stopped before its end."}
     if ended.timed_out:
         return {"state": State.TIMED_OUT, "detail": f"Stopped after its time limit of {run.timeout} s."}
     code = ended.state.exit_code

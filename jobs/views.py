@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from deployments.access import services_for
 from deployments.actions import ActionError
@@ -22,14 +22,22 @@ class CronJobForm(forms.Form):
         max_length=1000, help_text="Five cron fields, in UTC: */5 * * * *, 0 3 * * mon"
     )
     command = forms.CharField(max_length=100_000, widget=forms.TextInput, strip=False)
-    policy = forms.ChoiceField(choices=CronJob.Policy.choices, initial=CronJob.Policy.FORBID)
+    policy = forms.ChoiceField(choices=CronJob.Policy.choices, initial=CronJob.Policy.FORBID, required=False)
     timeout = forms.IntegerField(
         label="Time limit (seconds)", required=False, help_text="Empty: one hour; a run past it is stopped"
     )
 
 
 @login_required
-def cron_jobs(request, service_id: int, *, form=None, status=200):
+@require_http_methods(["GET", "HEAD", "POST"])
+def cron_jobs(request, service_id: int):
+    """The list, the form and the recent runs; a post adds a job."""
+    if request.method == "POST":
+        return _add(request, service_id)
+    return _page(request, service_id)
+
+
+def _page(request, service_id: int, *, form=None, status=200):
     service = get_object_or_404(services_for(request.user), pk=service_id)
     context = {
         "service": service,
@@ -41,9 +49,7 @@ def cron_jobs(request, service_id: int, *, form=None, status=200):
     return render(request, "jobs/cron.html", context, status=status)
 
 
-@login_required
-@require_POST
-def add(request, service_id: int):
+def _add(request, service_id: int):
     service = get_object_or_404(services_for(request.user, DEPLOY), pk=service_id)
     form = CronJobForm(request.POST)
     if form.is_valid():
@@ -51,14 +57,14 @@ def add(request, service_id: int):
         try:
             actions.add_cron_job(
                 service, request.user, schedule=data["schedule"], command=data["command"],
-                policy=data["policy"], timeout=data["timeout"],
+                policy=data["policy"] or CronJob.Policy.FORBID, timeout=data["timeout"],
             )  # fmt: skip
         except ActionError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, "Cron job added.")
             return redirect("service-cron", service.pk)
-    return cron_jobs(request, service.pk, form=form, status=400)
+    return _page(request, service.pk, form=form, status=400)
 
 
 @login_required
