@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deployments.models import Deployment, LogLine, Service
+from deployments.queries import service_state
 from environments.access import role_of
 from environments.models import Environment, Membership, slug_validator
 
@@ -100,6 +101,8 @@ class ServiceSerializer(serializers.ModelSerializer):
     repository_url = serializers.SerializerMethodField()
     path = serializers.CharField(source="subdirectory", read_only=True)
     state = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField()
+    newest_deployment = serializers.SerializerMethodField()
     address = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
@@ -109,8 +112,14 @@ class ServiceSerializer(serializers.ModelSerializer):
             "id", "name", "environment", "environment_name", "repository_url", "branch", "path", "port",
             "start_command", "build_command", "predeploy_command", "health_check_path",
             "state", "live_deployment", "address", "url", "created_at",
+            "status", "newest_deployment",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, service):
+        # One answer per service for state, status and newest_deployment (deployments.queries).
+        self._said = service_state(service)
+        return super().to_representation(service)
 
     def get_repository_url(self, service) -> str:
         from api.uploads import is_upload
@@ -120,8 +129,16 @@ class ServiceSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_state(self, service) -> str | None:
-        live = service.live_deployment
-        return live.state if live else None
+        """The live deployment's state, else the newest one's; null: never deployed."""
+        return self._said.state
+
+    def get_status(self, service) -> str:
+        """The state in words, as the dashboard says it: "running (deployment #5), #6 failed"."""
+        return self._said.text
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_newest_deployment(self, service) -> int | None:
+        return self._said.newest
 
     def get_address(self, service) -> str:
         """The service's host name, given as it was made: where it answers once it runs."""

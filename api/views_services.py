@@ -25,7 +25,7 @@ from api.views_environments import VariablesOf
 from deployments import actions, controls, procfile, runtime_logs, service_settings, variables
 from deployments.access import services_for
 from deployments.models import Deployment
-from deployments.queries import default_rollback_target, target_environment
+from deployments.queries import default_rollback_target, target_environment, with_newest
 from environments.access import ADMIN, DEPLOY, VIEW, environments_for
 
 State = Deployment.State
@@ -55,7 +55,7 @@ class ServiceList(generics.ListCreateAPIView):
             services = services.filter(environment_id=int(params["environment"]))
         if name := params.get("name"):
             services = services.filter(name=name)
-        return services.order_by("environment__name", "name", "id")
+        return with_newest(services).order_by("environment__name", "name", "id")
 
     @extend_schema(request=DeploySerializer, responses={201: DeploymentSerializer})
     def post(self, request):

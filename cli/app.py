@@ -73,7 +73,9 @@ _SERVICE_COLUMNS = [
 
 def _services_table(services: list[dict]) -> None:
     output.table(
-        [{**s, "state": output.state(s["state"])} for s in services], _SERVICE_COLUMNS, "No services yet."
+        [{**s, "state": output.state(s["state"], s.get("status"))} for s in services],
+        _SERVICE_COLUMNS,
+        "No services yet.",
     )
 
 
@@ -105,7 +107,8 @@ def status(ctx: Context, service: str | None, environment: str | None) -> None:
     if ctx.json:
         output.as_json({**found, "deployments": recent})
         return
-    click.echo(f"{found['name']} in {found['environment_name']}: {output.state(found['state'])}")
+    said = output.state(found["state"], found.get("status"))
+    click.echo(f"{found['name']} in {found['environment_name']}: {said}")
     where = found["branch"] + (f", {found['path']}" if found["path"] else "")
     click.echo(f"  source: {found['repository_url']} ({where})")
     if found.get("address"):  # given as the service was made; it answers there once it runs

@@ -21,9 +21,10 @@ _STATE_COLOURS = {
 }
 
 
-def state(text: str | None) -> str:
+def state(text: str | None, said: str | None = None) -> str:
+    """`said`: the state in the server's words ("running (deployment #5), #6 failed"), coloured by `text`."""
     # click.echo drops the colour codes when the output is not a terminal.
-    return click.style(text or "-", fg=_STATE_COLOURS.get(text or ""))
+    return click.style(said or text or "-", fg=_STATE_COLOURS.get(text or ""))
 
 
 def as_json(data) -> None:

@@ -1,7 +1,9 @@
 """Questions the dashboard and the API both ask, answered once so they never disagree."""
 
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from deployments.actions import ActionError
 from deployments.models import Deployment, Service
@@ -13,6 +15,58 @@ State = Deployment.State
 
 # The states a deployment can be rolled back to: it ran, and its image may still be kept.
 ROLLBACK_STATES = (State.SUPERSEDED, State.STOPPED)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What a service is doing, named once for the dashboard, the API and the CLI.
+
+    The state is the live deployment's (what answers at the address), else the
+    newest one's; a newer deployment that is not live is said beside it, so
+    "running" never hides a failed redeploy and "failed" never hides what serves.
+    """
+
+    state: str | None  # None: never deployed
+    deployment: int | None  # whose state that is
+    newest: int | None
+    newest_state: str | None
+
+    @property
+    def pending(self) -> str:
+        """The newest deployment, when it is not the one whose state is shown."""
+        if self.newest is None or self.newest == self.deployment:
+            return ""
+        if self.newest_state == State.QUEUED or self.newest_state in Deployment.ACTIVE_STATES:
+            return f"deploying #{self.newest} ({self.newest_state})"
+        return f"#{self.newest} {self.newest_state}"
+
+    @property
+    def text(self) -> str:
+        if self.state is None:
+            return "not deployed"
+        shown = f"{self.state} (deployment #{self.deployment})"
+        return f"{shown}, {self.pending}" if self.pending else shown
+
+
+def with_newest(services: QuerySet[Service]) -> QuerySet[Service]:
+    """Services with their newest deployment's id and state, in the same query."""
+    newest = Deployment.objects.filter(service=OuterRef("pk")).order_by("-id")
+    return services.annotate(
+        newest_id=Subquery(newest.values("pk")[:1]),
+        newest_state=Subquery(newest.values("state")[:1]),
+    )
+
+
+def service_state(service: Service) -> ServiceState:
+    """The service's state; `with_newest` spares a query per service in a list."""
+    if hasattr(service, "newest_id"):
+        newest = (service.newest_id, service.newest_state)
+    else:
+        newest = service.deployments.order_by("-id").values_list("pk", "state").first() or (None, None)
+    live = service.live_deployment
+    if live is not None:
+        return ServiceState(live.state, live.pk, *newest)
+    return ServiceState(newest[1], newest[0], *newest)
 
 
 def rollback_candidates(service: Service) -> QuerySet[Deployment]:

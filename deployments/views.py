@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import OuterRef, Subquery
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -8,19 +7,14 @@ from django.views.decorators.http import require_POST
 from deployments import actions, controls, logs, queue
 from deployments.access import deployments_for, services_for
 from deployments.forms import DeployForm
-from deployments.models import Deployment
-from deployments.queries import deploy_targets
+from deployments.queries import deploy_targets, with_newest
 from environments.access import DEPLOY, environments_for
 from ingress.names import service_url
 
 
 def listed(services):
-    """Services with their newest deployment's id and state, in one query."""
-    newest = Deployment.objects.filter(service=OuterRef("pk")).order_by("-id")
-    return services.annotate(
-        newest_id=Subquery(newest.values("pk")[:1]),
-        newest_state=Subquery(newest.values("state")[:1]),
-    ).order_by("environment__name", "name")
+    """Services with what service_state needs, in one query."""
+    return with_newest(services).order_by("environment__name", "name")
 
 
 def _dashboard(request, form, status=200):

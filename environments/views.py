@@ -8,6 +8,7 @@ from deployments import actions as deploy_actions
 from deployments import queue, variable_views, variables
 from deployments.forms import VariableForm
 from deployments.models import Service
+from deployments.queries import service_state
 from deployments.views import listed
 from environments import actions
 from environments.access import ADMIN, DEPLOY, VIEW, can, environments_for, role_of
@@ -72,6 +73,11 @@ def environment_detail(request, environment_id: int, *, status=200, **forms):
     return render(request, "environments/detail.html", context, status=status)
 
 
+def _state(service) -> dict:
+    said = service_state(service)
+    return {"state": said.state, "deployment": said.deployment, "status": said.text, "newest": said.newest}
+
+
 @login_required
 def environment_status(request, environment_id: int):
     """What the environment page refreshes without reloading."""
@@ -86,8 +92,7 @@ def environment_status(request, environment_id: int):
                 {
                     "id": s.pk,
                     "name": s.name,
-                    "state": s.newest_state,
-                    "deployment": s.newest_id,
+                    **_state(s),
                     "position": positions.get(s.newest_id),
                     "url": service_url(s) if s.live_deployment and s.live_deployment.url else "",
                     "commit": s.live_deployment.short_sha if s.live_deployment else "",

@@ -245,6 +245,28 @@ def test_the_api_and_manage_py_ask_before_replacing_a_repository(alice):
     assert web.deployments.count() == 3
 
 
+def test_the_service_page_shows_how_it_is_built_started_and_checked(alice, client):
+    web = service_of(
+        alice, port=5000, build_command="npm run build <script>x</script>", predeploy_command="./migrate",
+        health_check_path="/healthz",
+    )  # fmt: skip
+    client.force_login(alice)
+    page = client.get(reverse("service", args=[web.pk])).content.decode()
+    shown = page[page.index('id="service-settings"') : page.index("</dl>")]
+    assert "<dt>Port</dt><dd><code>5000</code></dd>" in shown
+    # A command is text, never markup.
+    assert "<code>npm run build &lt;script&gt;x&lt;/script&gt;</code>" in shown
+    assert "<dt>Pre-deploy command</dt><dd><code>./migrate</code></dd>" in shown
+    assert "<code>GET /healthz</code>" in shown
+    assert f'<a href="{reverse("service-settings", args=[web.pk])}">Change these in Settings</a>' in page
+    # A member reads them; only admins get the way to change them.
+    add_member(web.environment, make_user("carol").email, "member", alice)
+    client.force_login(Service.objects.get(pk=web.pk).environment.memberships.get().user)
+    page = client.get(reverse("service", args=[web.pk])).content.decode()
+    assert "<code>./migrate</code>" in page
+    assert "Change these in Settings" not in page
+
+
 def test_stop_and_rollback_ask_first(alice, client):
     web = service_of(alice)
     earlier = ran(web, State.SUPERSEDED, "app/s1:d1")
