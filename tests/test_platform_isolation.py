@@ -43,12 +43,12 @@ def test_one_installations_reconciler_leaves_anothers_containers_networks_and_im
 
     engine = docker.from_env()
     try:
-        their_image, their_container = leave_an_instance(theirs)
-        their_network = network_name(environment.pk)  # named while PLATFORM_NAME is theirs
-        our_image, our_container = leave_an_instance(ours)
-    finally:
-        settings.PLATFORM_NAME = ours
-    try:
+        try:
+            their_image, their_container = leave_an_instance(theirs)
+            their_network = network_name(environment.pk)  # named while PLATFORM_NAME is theirs
+            our_image, our_container = leave_an_instance(ours)
+        finally:
+            settings.PLATFORM_NAME = ours
         changes = reconcile.reconcile()
         # Ours, with the same ids, went: the pass did remove what nothing owns.
         assert f"removed instance {our_container[:12]} of deployment {deployment.pk}" in changes
@@ -62,10 +62,20 @@ def test_one_installations_reconciler_leaves_anothers_containers_networks_and_im
         assert their_image in engine.images.get(their_image).tags
         assert engine.containers.list(all=True, filters={"id": our_container}) == []
     finally:
+        remove_everything_of(engine, theirs)
+
+
+def remove_everything_of(engine, platform: str) -> None:
+    """The neighbour's things, found by its label and names (clean_engine removes only ours)."""
+    label = {"label": f"org.m3o.platform={platform}"}
+    for found in engine.containers.list(all=True, filters=label):
         with suppress(docker.errors.APIError):
-            engine.containers.get(their_container).remove(force=True)
-        for network in engine.networks.list(names=[their_network]):
-            with suppress(docker.errors.APIError):
-                network.remove()
+            found.remove(force=True)
+    for found in engine.networks.list(filters=label):
         with suppress(docker.errors.APIError):
-            engine.images.remove(their_image, noprune=True)
+            found.remove()
+    for summary in engine.api.images():
+        for tag in summary.get("RepoTags") or ():
+            if tag.startswith(f"{platform}-app/"):
+                with suppress(docker.errors.APIError):
+                    engine.images.remove(tag, noprune=True)
