@@ -29,8 +29,12 @@ def deploy_github_repository(
     branch: str = "",
     subdirectory: str = "",
     environment: str = "production",
+    replace: bool = True,
 ) -> Deployment:
     """Create or update a service from one of the user's repositories and deploy it.
+
+    With `replace` false, a service of that name deploying another repository is
+    left alone and NeedsConfirmation says so (the picker's form asks first).
 
     The repository is looked up with the user's own token, so nobody deploys a
     repository they cannot see. Once committed, a push webhook is registered
@@ -51,6 +55,7 @@ def deploy_github_repository(
             branch=branch or repository.default_branch,
             subdirectory=subdirectory,
             environment=environment,
+            replace=replace,
         )
         service = deployment.service
         service.github_repository = repository.full_name

@@ -1,7 +1,9 @@
 from django import forms
 
+from deployments.forms import AsksBeforeReplacing
 
-class GitHubDeployForm(forms.Form):
+
+class GitHubDeployForm(AsksBeforeReplacing):
     """How to deploy one picked repository; the repository itself is in the URL."""
 
     branch = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"list": "branches"}))

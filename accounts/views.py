@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from accounts import github
 from accounts.actions import deploy_github_repository, service_name_for
 from accounts.forms import GitHubDeployForm
-from deployments.actions import ActionError
+from deployments.actions import ActionError, NeedsConfirmation
 from deployments.forms import DeployForm
 from deployments.queries import deploy_targets
 
@@ -64,6 +64,8 @@ def github_repository(request, owner: str, repo: str):
     if request.method == "POST" and form.is_valid():
         try:
             deployment = deploy_github_repository(request.user, full_name, **form.cleaned_data)
+        except NeedsConfirmation as exc:
+            form.ask_to_replace(str(exc))
         except ActionError as exc:
             form.add_error(None, str(exc))
         else:

@@ -281,6 +281,33 @@ def test_the_picker_lists_and_deploys_without_showing_the_token(
         assert octo.token not in page
 
 
+@pytest.mark.django_db
+def test_the_picker_asks_before_a_service_is_switched_to_another_repository(
+    alice, fake_github, octo, deploy_queue, client
+):
+    connect(alice, octo)
+    web = actions.deploy_repository(alice, name="site", repository_url="https://example.com/x/y.git").service
+    client.force_login(alice)
+    form = {"branch": "main", "subdirectory": "", "name": "site", "environment": "production"}
+    asked = client.post(reverse("github_repository", args=["octo", "site"]), form)
+    assert asked.status_code == 400
+    assert b"already has a service called site, deployed from https://example.com/x/y.git" in asked.content
+    assert b'type="checkbox" name="replace"' in asked.content
+    web.refresh_from_db()
+    assert (web.repository_url, web.github_repository, web.deployments.count()) == (
+        "https://example.com/x/y.git",
+        "",
+        1,
+    )
+    confirmed = client.post(reverse("github_repository", args=["octo", "site"]), form | {"replace": "on"})
+    assert confirmed.status_code == 302
+    web.refresh_from_db()
+    assert (web.repository_url, web.github_repository) == (
+        f"{fake_github.url}/git/octo/site.git",
+        "octo/site",
+    )
+
+
 # --- a private repository through the real worker ------------------------------------------
 
 
