@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from deployments.models import Deployment, LogLine, Service
+from deployments.models import Deployment, HealthEvent, LogLine, Service
 from deployments.queries import service_state
 from environments.access import role_of
 from environments.models import Environment, Membership, slug_validator
@@ -111,6 +111,8 @@ class ServiceSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "environment", "environment_name", "repository_url", "branch", "path", "port",
             "start_command", "build_command", "predeploy_command", "health_check_path",
+            "health_check_status", "health_check_interval", "health_check_timeout",
+            "health_check_start_period", "health_check_threshold", "stop_grace_period",
             "state", "live_deployment", "address", "url", "created_at",
             "status", "newest_deployment",
         ]  # fmt: skip
@@ -186,6 +188,22 @@ class ServiceSettingsSerializer(serializers.Serializer):
     build_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     predeploy_command = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     health_check_path = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    # The bounds are checked (and said) by service_settings, as for the form and the CLI.
+    health_check_status = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    health_check_interval = serializers.IntegerField(required=False)
+    health_check_timeout = serializers.IntegerField(required=False)
+    health_check_start_period = serializers.IntegerField(required=False)
+    health_check_threshold = serializers.IntegerField(required=False)
+    stop_grace_period = serializers.IntegerField(
+        required=False, allow_null=True, help_text="null: the platform's STOP_TIMEOUT."
+    )
+
+
+class HealthEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = HealthEvent
+        fields = ["id", "deployment", "kind", "detail", "created_at"]
+        read_only_fields = fields
 
 
 class UploadSerializer(serializers.Serializer):

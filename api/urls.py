@@ -43,6 +43,7 @@ urlpatterns = [
     path(_SERVICE + "rollback/", s.ServiceRollback.as_view(), name="api-service-rollback"),
     path(_SERVICE + "promote/", s.ServicePromote.as_view(), name="api-service-promote"),
     path(_SERVICE + "deployments/", s.ServiceDeployments.as_view(), name="api-service-deployments"),
+    path(_SERVICE + "health-events/", s.ServiceHealthEvents.as_view(), name="api-service-health-events"),
     path(_SERVICE + "variables/", s.ServiceVariables.as_view(), name="api-service-variables"),
     path(_SERVICE + "variables/<str:key>/", s.ServiceVariable.as_view(), name="api-service-variable"),
     path(_SERVICE + "logs/", s.ServiceLogs.as_view(), name="api-service-logs"),

@@ -13,6 +13,7 @@ from api import streams, uploads
 from api.serializers import (
     DeploymentSerializer,
     DeploySerializer,
+    HealthEventSerializer,
     PromoteSerializer,
     RollbackSerializer,
     RuntimeLogSerializer,
@@ -125,6 +126,8 @@ class ServiceDetail(generics.GenericAPIView):
         data = dict(form.validated_data)
         if "path" in data:
             data["subdirectory"] = data.pop("path")
+        if "stop_grace_period" in data and data["stop_grace_period"] is None:
+            data["stop_grace_period"] = service_settings.DEFAULT_GRACE
         service_settings.change_settings(service, request.user, **data)
         return Response(self.get_serializer(service_for(request, service_id)).data)
 
@@ -195,6 +198,15 @@ class ServiceDeployments(generics.ListAPIView):
     def get_queryset(self):
         service = service_for(self.request, self.kwargs["service_id"])
         return service.deployments.select_related("service__environment").order_by("-id")
+
+
+class ServiceHealthEvents(generics.ListAPIView):
+    """What the health monitor did to the service's instances (taken out, restarted, back), newest first."""
+
+    serializer_class = HealthEventSerializer
+
+    def get_queryset(self):
+        return service_for(self.request, self.kwargs["service_id"]).health_events.order_by("-id")
 
 
 class ServiceVariables(VariablesOf):

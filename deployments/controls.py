@@ -124,7 +124,9 @@ def restart_instance(service_id: int, instance_id: str) -> None:
     if list(live) != [(State.RUNNING, instance_id)]:
         log.info("restart of service %s skipped: its instance changed meanwhile", service_id)
         return
-    get_runtime().restart(instance_id)
+    host_port = get_runtime().restart(instance_id)
+    # Published again at start: the port on the host may be another one now.
+    Deployment.objects.filter(instance_id=instance_id).update(host_port=host_port)
     sync_quietly()  # a restarted container may come back at another address on its network
 
 

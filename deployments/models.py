@@ -23,8 +23,18 @@ class Service(models.Model):
     start_command = models.CharField(max_length=1000, blank=True, default="")
     build_command = models.CharField(max_length=1000, blank=True, default="")
     predeploy_command = models.CharField(max_length=1000, blank=True, default="")
-    # Where a new instance is asked for an answer below 500 before it gets requests.
+    # Where a new instance is asked for an answer before it gets requests, and every
+    # `interval` seconds afterwards (deployments/health_monitor.py). The expected
+    # status: codes and ranges, "200-499" by default (anything but a server error).
     health_check_path = models.CharField(max_length=200, default="/")
+    health_check_status = models.CharField(max_length=60, default="200-499")
+    health_check_interval = models.PositiveSmallIntegerField(default=10)
+    health_check_timeout = models.PositiveSmallIntegerField(default=5)
+    # Failures this soon after a start or a restart do not count (the app is booting).
+    health_check_start_period = models.PositiveSmallIntegerField(default=0)
+    health_check_threshold = models.PositiveSmallIntegerField(default=3)
+    # Seconds between SIGTERM and SIGKILL when an instance stops; None: STOP_TIMEOUT.
+    stop_grace_period = models.PositiveSmallIntegerField(null=True, blank=True)
     # Set when the service was picked from the owner's GitHub repositories:
     # "owner/name", whether it is private (cloned with the owner's token), and
     # the push webhook registered on it (None: the owner adds it by hand).
@@ -96,6 +106,12 @@ class Deployment(models.Model):
     # Set as it is superseded: its instance is removed once the proxy has drained it,
     # by a task due then (or by the reaper, should that task be lost).
     retire_after = models.DateTimeField(null=True, blank=True)
+    # The health monitor's view of the running instance: failed checks in a row, the
+    # last check, the last restart it asked for, and since when the ingress skips it.
+    health_failures = models.PositiveSmallIntegerField(default=0)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_restarted_at = models.DateTimeField(null=True, blank=True)
+    unhealthy_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -136,6 +152,27 @@ class Deployment(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class HealthEvent(models.Model):
+    """What the health monitor did to a service's instance: taken out, restarted, back in."""
+
+    class Kind(models.TextChoices):
+        TAKEN_OUT = "taken_out"
+        RESTARTED = "restarted"
+        BACK = "back"
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="health_events")
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="health_events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    detail = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
 
 
 class Variable(models.Model):

@@ -315,8 +315,11 @@ def _start(run: Run, image: str) -> None:
         seconds = health.wait(
             f"http://127.0.0.1:{run.instance.host_port}{service.health_check_path or '/'}",
             service.port,
-            settings.HEALTH_TIMEOUT,
+            # A service that says it boots slowly (its start period) is waited for that long.
+            max(settings.HEALTH_TIMEOUT, service.health_check_start_period),
             lambda: run.runtime.state(instance_id),
+            spec=service.health_check_status,
+            probe_timeout=service.health_check_timeout,
         )
     except UserError as exc:
         hint = _hint(run, instance_id, service.port)
@@ -352,7 +355,13 @@ def instance_spec(service: Service, deployment_id: int, image: str) -> InstanceS
         limits=limits_for(service),
         # The service's start command wins over the image's, a Dockerfile's CMD included.
         command=("/bin/sh", "-c", f"exec {service.start_command}") if service.start_command else (),
+        stop_grace=stop_grace(service),
     )
+
+
+def stop_grace(service: Service) -> int:
+    """Seconds between SIGTERM and SIGKILL for the service's instances."""
+    return settings.STOP_TIMEOUT if service.stop_grace_period is None else service.stop_grace_period
 
 
 def _clone_token(service: Service) -> str | None:

@@ -9,7 +9,7 @@ import re
 
 from django.db import IntegrityError, transaction
 
-from deployments import tree
+from deployments import health, tree
 from deployments.actions import ActionError, _clean_name, _clean_source, converge_later, set_commands
 from deployments.controls import delete_service
 from deployments.models import Service
@@ -18,6 +18,7 @@ from environments.actions import record
 from ingress import addresses
 from ingress.models import Hostname
 
+DEFAULT_GRACE = object()  # stop_grace_period=DEFAULT_GRACE: the platform's STOP_TIMEOUT again
 _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$")
 
 # What each setting is called where a person reads it (audit records, messages).
@@ -30,18 +31,61 @@ LABELS = {
     "build_command": "build command",
     "predeploy_command": "pre-deploy command",
     "health_check_path": "health check path",
+    "health_check_status": "expected status",
+    "health_check_interval": "check interval",
+    "health_check_timeout": "check timeout",
+    "health_check_start_period": "start period",
+    "health_check_threshold": "failure threshold",
+    "stop_grace_period": "grace period",
     "name": "name",
+}
+
+# The health check's numbers and the grace period: seconds (the threshold: checks), inclusive.
+BOUNDS = {
+    "health_check_interval": (1, 300),
+    "health_check_timeout": (1, health.MAX_TIMEOUT),
+    "health_check_start_period": (0, 600),
+    "health_check_threshold": (1, 10),
+    "stop_grace_period": (0, 300),
 }
 
 
 def clean_health_check_path(path: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise ActionError("The health check path may not hold line breaks or other control characters.")
     path = path.strip() or "/"
+    if "://" in path or path.startswith("//"):
+        raise ActionError(
+            "The health check path is a path on the app itself, such as /health, not a full URL: "
+            "the platform asks each instance directly."
+        )
+    if ".." in path.split("?")[0].split("/"):
+        raise ActionError("The health check path may not hold .. segments.")
     if not _HEALTH_PATH.match(path):
         raise ActionError(
             "The health check path must start with / and hold at most 200 characters of a URL path "
             "(letters, digits and - . _ ~ / and the like; no spaces)."
         )
     return path
+
+
+def clean_health_check_status(text: str) -> str:
+    text = text.strip() or health.DEFAULT_STATUS
+    try:
+        health.parse_status(text)
+    except health.InvalidStatus as exc:
+        raise ActionError(
+            f"The expected status is HTTP codes or ranges, such as 200, 200-399 or 2xx,301 ({exc})."
+        ) from None
+    return ",".join(part.strip().lower() for part in text.split(","))
+
+
+def _check_bounds(field: str, value: int) -> int:
+    low, high = BOUNDS[field]
+    if not low <= value <= high:
+        unit = "checks" if field == "health_check_threshold" else "seconds"
+        raise ActionError(f"The {LABELS[field]} must be between {low} and {high} {unit}.")
+    return value
 
 
 def is_upload(service: Service) -> bool:
@@ -61,6 +105,12 @@ def change_settings(
     build_command: str | None = None,
     predeploy_command: str | None = None,
     health_check_path: str | None = None,
+    health_check_status: str | None = None,
+    health_check_interval: int | None = None,
+    health_check_timeout: int | None = None,
+    health_check_start_period: int | None = None,
+    health_check_threshold: int | None = None,
+    stop_grace_period: int | object | None = None,
     name: str | None = None,
 ) -> list[str]:
     """Change what is given (None leaves a setting as it is); return the labels of what changed.
@@ -95,6 +145,21 @@ def change_settings(
     set_commands(service, start=start_command, build=build_command, predeploy=predeploy_command)
     if health_check_path is not None:
         service.health_check_path = clean_health_check_path(health_check_path)
+    if health_check_status is not None:
+        service.health_check_status = clean_health_check_status(health_check_status)
+    numbers = {
+        "health_check_interval": health_check_interval,
+        "health_check_timeout": health_check_timeout,
+        "health_check_start_period": health_check_start_period,
+        "health_check_threshold": health_check_threshold,
+    }
+    for field, value in numbers.items():
+        if value is not None:
+            setattr(service, field, _check_bounds(field, value))
+    if stop_grace_period is not None:
+        # DEFAULT_GRACE: back to the platform's STOP_TIMEOUT.
+        grace = None if stop_grace_period is DEFAULT_GRACE else stop_grace_period
+        service.stop_grace_period = None if grace is None else _check_bounds("stop_grace_period", grace)
     changed = [LABELS[field] for field, value in before.items() if getattr(service, field) != value]
     if name is not None and name.strip() != service.name:
         _rename(service, _clean_name(name.strip()))

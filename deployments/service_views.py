@@ -41,6 +41,8 @@ def service_detail(request, service_id: int, *, variable_form=None, status=200):
         "can_deploy": can(request.user, service.environment, DEPLOY),
         "can_admin": can(request.user, service.environment, ADMIN),
         "role": role_of(request.user, service.environment),
+        # What the health monitor did lately (taken out, restarted, back in).
+        "health_events": list(service.health_events.order_by("-id")[:10]),
     }
     return render(request, "deployments/service.html", context, status=status)
 

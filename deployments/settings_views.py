@@ -12,6 +12,11 @@ from deployments.actions import ActionError
 from environments.access import ADMIN
 
 
+def _bounds(field: str) -> dict:
+    low, high = service_settings.BOUNDS[field]
+    return {"min_value": low, "max_value": high}
+
+
 class SettingsForm(forms.Form):
     name = forms.CharField(max_length=30, help_text="Part of its address; the address changes at once.")
     repository_url = forms.CharField(label="Repository URL", max_length=500)
@@ -31,8 +36,32 @@ class SettingsForm(forms.Form):
         help_text="Runs once per deployment in the new image, before it goes live (Procfile release:)",
     )  # fmt: skip
     health_check_path = forms.CharField(
-        max_length=200, help_text="Asked for an answer below 500 before a new instance gets requests"
+        max_length=200,
+        help_text="Asked before a new instance gets requests, and every interval while it runs",
     )
+    # Left out of a post (an older page), these stay as they are.
+    health_check_status = forms.CharField(
+        label="Expected status", max_length=60, required=False,
+        help_text="Codes or ranges: 200, 200-399 (2xx and 3xx, as Render counts), 2xx,301; default 200-499",
+    )  # fmt: skip
+    health_check_interval = forms.IntegerField(
+        label="Check interval (seconds)", **_bounds("health_check_interval"), required=False
+    )
+    health_check_timeout = forms.IntegerField(
+        label="Check timeout (seconds)", **_bounds("health_check_timeout"), required=False
+    )
+    health_check_start_period = forms.IntegerField(
+        label="Start period (seconds)", **_bounds("health_check_start_period"), required=False,
+        help_text="Failed checks this soon after a start do not count",
+    )  # fmt: skip
+    health_check_threshold = forms.IntegerField(
+        label="Failure threshold", **_bounds("health_check_threshold"), required=False,
+        help_text="Failed checks in a row before an instance is taken out of the ingress and restarted",
+    )  # fmt: skip
+    stop_grace_period = forms.IntegerField(
+        label="Grace period (seconds)", **_bounds("stop_grace_period"), required=False,
+        help_text="From SIGTERM to SIGKILL when an instance stops; empty: the platform's default",
+    )  # fmt: skip
 
     # An uploaded service keeps its folder and its name: those two are shown, not edited.
     UPLOAD_FIXED = ("name", "repository_url")
@@ -71,7 +100,11 @@ def settings_page(request, service_id: int):
     form = SettingsForm(request.POST, initial=_initial(service), uploaded=uploaded)
     if form.is_valid():
         try:
-            changed = service_settings.change_settings(service, request.user, **form.cleaned_data)
+            data = dict(form.cleaned_data)
+            data["health_check_status"] = data.get("health_check_status") or None
+            if data.get("stop_grace_period") is None:
+                data["stop_grace_period"] = service_settings.DEFAULT_GRACE
+            changed = service_settings.change_settings(service, request.user, **data)
         except ActionError as exc:
             form.add_error(None, str(exc))
         else:

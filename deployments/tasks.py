@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from deployments import actions, controls, pipeline, reconcile
+from deployments import actions, controls, health_monitor, pipeline, reconcile
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -35,3 +35,13 @@ def converge(service_id: int | None = None, environment_id: int | None = None) -
 @shared_task(ignore_result=True)
 def restart(service_id: int, instance_id: str) -> None:
     controls.restart_instance(service_id, instance_id)
+
+
+@shared_task(ignore_result=True)
+def monitor_health() -> None:
+    health_monitor.monitor()
+
+
+@shared_task(ignore_result=True)
+def restart_unhealthy(deployment_id: int, instance_id: str) -> None:
+    health_monitor.restart(deployment_id, instance_id)

@@ -53,14 +53,17 @@ def sites(live: dict[int, Deployment] | None = None) -> list[proxy.Site]:
     result = []
     for service in services.order_by("pk"):
         deployment = running.get(service.pk)
-        upstream = addresses.get(deployment.instance_id) if deployment else None
+        # Failing its health checks: no request goes to it until it passes again.
+        unhealthy = deployment is not None and deployment.unhealthy_since is not None
+        upstream = addresses.get(deployment.instance_id) if deployment and not unhealthy else None
         result.append(
             proxy.Site(
                 key=f"s{service.pk}",
                 hosts=[host_for(labels[service.pk])] if service.pk in labels else [],
                 domains=sorted(domains.get(service.pk, [])),
                 upstream=upstream,
-                down=deployment is not None and upstream is None,
+                down=deployment is not None and upstream is None and not unhealthy,
+                unhealthy=unhealthy,
             )
         )
     return result

@@ -284,7 +284,8 @@ CRON_MAX_TIMEOUT = envint("CRON_MAX_TIMEOUT", 86400, minimum=1)
 CRON_CHECK_INTERVAL = envint("CRON_CHECK_INTERVAL", 15, minimum=1)
 # Building a missing base image (another Debian suite) on first need.
 BASE_IMAGE_BUILD_TIMEOUT = envint("BASE_IMAGE_BUILD_TIMEOUT", 1200, minimum=60)
-STOP_TIMEOUT = envint("STOP_TIMEOUT", 10, minimum=0)
+# Seconds an instance gets between SIGTERM and SIGKILL, unless its service sets its own grace period.
+STOP_TIMEOUT = envint("STOP_TIMEOUT", 30, minimum=0)
 HEARTBEAT_INTERVAL = envint("HEARTBEAT_INTERVAL", 10, minimum=1)
 STALE_AFTER = envint("STALE_AFTER", 120, minimum=5)
 QUEUED_RESEND_AFTER = envint("QUEUED_RESEND_AFTER", 600, minimum=5)
@@ -389,6 +390,15 @@ CELERY_BEAT_SCHEDULE["start-due-cron-jobs"] = {
     "task": "jobs.tasks.start_due_cron_jobs",
     "schedule": CRON_CHECK_INTERVAL,
     "options": {"expires": CRON_CHECK_INTERVAL},
+}
+# The health monitor (deployments/health_monitor.py): beat runs a pass this often;
+# each checks the live instances whose own interval is due, at most HEALTH_MONITOR_BATCH.
+HEALTH_MONITOR_TICK = envfloat("HEALTH_MONITOR_TICK", 2.0, minimum=0.5)
+HEALTH_MONITOR_BATCH = envint("HEALTH_MONITOR_BATCH", 200, minimum=1)
+CELERY_BEAT_SCHEDULE["monitor-health"] = {
+    "task": "deployments.tasks.monitor_health",
+    "schedule": HEALTH_MONITOR_TICK,
+    "options": {"queue": DEPLOY_QUEUE, "expires": HEALTH_MONITOR_TICK},
 }
 # Redis re-delivers an unacknowledged task after this many seconds. It must be
 # longer than the longest deployment, or a second worker would run the same

@@ -29,6 +29,9 @@ WORKER_ENV = {
     "BUILD_TIMEOUT": "300",
     "HEARTBEAT_INTERVAL": "2",
     "DEPLOY_RETRY_DELAY": "1",
+    # The grace period before SIGKILL, as it was before the default became 30 s: an app
+    # that ignores SIGTERM is not what most tests are about.
+    "STOP_TIMEOUT": "10",
     # Tests run the reconciler when they mean to; one at each worker's start would race them.
     "RECONCILE_AT_START": "0",
 }

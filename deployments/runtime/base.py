@@ -28,6 +28,7 @@ class InstanceSpec:
     limits: Limits = Limits(512, 1.0, 256)
     command: tuple[str, ...] = ()  # instead of the image's CMD
     one_off: bool = False  # runs to its end (the release command): no port, no restart
+    stop_grace: int | None = None  # seconds from SIGTERM to SIGKILL; None: STOP_TIMEOUT
     # The Procfile's process type and the replica's number. Only `web` gets the port
     # and the alias; the others run without either, restarted by the engine when they exit.
     process: str = "web"
@@ -161,7 +162,8 @@ class Runtime(Protocol):
 
     def remove_environment(self, environment_id: int) -> None: ...
 
-    def restart(self, instance_id: str) -> None: ...
+    def restart(self, instance_id: str) -> int | None:
+        """Stop and start the instance again; its published port, which may have changed."""
 
     def listening_ports(self, instance_id: str) -> list[int]:
         """The TCP ports the instance listens on, for a hint when it does not answer."""

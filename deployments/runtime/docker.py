@@ -65,10 +65,19 @@ _ENGINE_BUILD_ERRORS = (
 )
 
 
+GRACE_LABEL = f"{LABEL}.stop-grace"
+
+
 def _labels(**ids: int) -> dict[str, str]:
     labels = {f"{LABEL}.platform": settings.PLATFORM_NAME}
     labels.update({f"{LABEL}.{key}": str(value) for key, value in ids.items()})
     return labels
+
+
+def _grace_label(spec: InstanceSpec) -> dict[str, str]:
+    """Every stop of the instance (a removal, a restart, by whichever worker) gives its app this
+    long after SIGTERM: its service's grace period when it started."""
+    return {GRACE_LABEL: str(settings.STOP_TIMEOUT if spec.stop_grace is None else spec.stop_grace)}
 
 
 def _filters(**ids: int) -> dict[str, list[str]]:
@@ -415,7 +424,8 @@ class DockerRuntime:
                 name=name,
                 detach=True,
                 environment=variables,
-                labels=_labels(
+                labels=_grace_label(spec)
+                | _labels(
                     service=spec.service_id,
                     environment=spec.environment_id,
                     deployment=spec.deployment_id,
@@ -567,9 +577,21 @@ class DockerRuntime:
         with _engine_errors("asking the engine who it is"):
             return self.client.info()["ID"]
 
-    def restart(self, instance_id: str) -> None:
+    def restart(self, instance_id: str) -> int | None:
+        """Stop (SIGTERM, its grace period, SIGKILL) and start the instance again; return its
+        published port, which may be another one now (None: it has none)."""
         with _engine_errors("restarting the container"):
-            self.client.containers.get(instance_id).restart(timeout=settings.STOP_TIMEOUT)
+            self.client.api.restart(instance_id, timeout=self._grace(instance_id))
+            attrs = self.client.api.inspect_container(instance_id)
+        ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        bindings = [binding for found in ports.values() for binding in found or ()]
+        return int(bindings[0]["HostPort"]) if bindings else None
+
+    def _grace(self, instance_id: str) -> int:
+        """The instance's grace period, from its label (STOP_TIMEOUT for one without)."""
+        config = self.client.api.inspect_container(instance_id).get("Config") or {}
+        grace = (config.get("Labels") or {}).get(GRACE_LABEL, "")
+        return int(grace) if grace.isdigit() else settings.STOP_TIMEOUT
 
     def addresses(self) -> dict[str, str]:
         """{container id: "ip:port"} of this platform's running containers, on their own network.
@@ -647,10 +669,10 @@ class DockerRuntime:
         return listening_ports(text)
 
     def remove(self, instance_id: str) -> None:
-        """Stop the instance (its app gets SIGTERM and STOP_TIMEOUT to finish), then remove it."""
+        """Stop the instance (its app gets SIGTERM and its grace period to finish), then remove it."""
         with _engine_errors("removing a container"):
             try:
-                self.client.api.stop(instance_id, timeout=settings.STOP_TIMEOUT)
+                self.client.api.stop(instance_id, timeout=self._grace(instance_id))
             except NotFound:
                 return
             except APIError as exc:

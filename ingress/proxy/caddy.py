@@ -71,6 +71,8 @@ def _handler(site: Site) -> dict:
         return {"handler": "reverse_proxy", "upstreams": [{"dial": site.upstream}]}
     if site.down:
         return _static(502, pages.not_answering())
+    if site.unhealthy:
+        return _static(503, pages.unhealthy())
     return _static(503, pages.not_running())
 
 

@@ -134,6 +134,8 @@ def _site(site: Site, log: Path) -> list[str]:
             )
         elif site.down:
             serve = f"location / {{ {_page(502, pages.not_answering())} }}"
+        elif site.unhealthy:
+            serve = f"location / {{ {_page(503, pages.unhealthy())} }}"
         else:
             serve = f"location / {{ {_page(503, pages.not_running())} }}"
         lines.append(

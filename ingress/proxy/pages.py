@@ -32,5 +32,13 @@ def not_answering() -> str:
     )
 
 
+def unhealthy() -> str:
+    return _page(
+        "This service is failing its health checks",
+        "It is being restarted and gets requests again once its health check passes. Try again in "
+        "a moment; if it is yours, its history and runtime logs in the dashboard say more.",
+    )
+
+
 def no_such_service() -> str:
     return _page("No service here", "No service answers at this address.")

@@ -11,3 +11,5 @@ class Site:
     upstream: str | None = None  # the instance's address, "172.18.0.5:8000"; None: nothing to send to
     # It should be running, but its instance has no address (crashed, restarting): "not answering".
     down: bool = False
+    # It runs but fails its health checks: taken out, answered "unhealthy" until it passes again.
+    unhealthy: bool = False
