@@ -258,13 +258,13 @@ def test_the_service_page_shows_how_it_is_built_started_and_checked(alice, clien
     assert "<code>npm run build &lt;script&gt;x&lt;/script&gt;</code>" in shown
     assert "<dt>Pre-deploy command</dt><dd><code>./migrate</code></dd>" in shown
     assert "<code>GET /healthz</code>" in shown
-    assert f'<a href="{reverse("service-settings", args=[web.pk])}">Change these in Settings</a>' in page
+    assert f'<a href="{reverse("service-settings", args=[web.pk])}">Change these</a>' in page
     # A member reads them; only admins get the way to change them.
     add_member(web.environment, make_user("carol").email, "member", alice)
     client.force_login(Service.objects.get(pk=web.pk).environment.memberships.get().user)
     page = client.get(reverse("service", args=[web.pk])).content.decode()
     assert "<code>./migrate</code>" in page
-    assert "Change these in Settings" not in page
+    assert "Change these</a>" not in page
 
 
 def test_stop_and_rollback_ask_first(alice, client):

@@ -1,5 +1,5 @@
 """A service's state is named once (deployments.queries.service_state): the dashboard, an
-environment's page, the API and the real CLI say the same words for the same service.
+environment's page, the service's page, the API and the real CLI say the same words.
 
 They used to disagree: the dashboard named the newest deployment's state, the API the
 live one's, so a failed redeploy showed "failed" on one and "running" on the other.
@@ -33,8 +33,9 @@ class _StateCells(HTMLParser):
             self._row = attrs["data-service"]
         elif tag == "span" and self._depth:
             self._depth += 1
-        elif tag == "span" and "service-state" in (attrs.get("class") or "").split() and self._row:
+        elif tag == "span" and "service-state" in (attrs.get("class") or "").split():
             self._depth = 1
+            self._row = self._row or "the service page's own"
             self.found[self._row] = ""
 
     def handle_endtag(self, tag):
@@ -59,12 +60,14 @@ def said_everywhere(client, api, cli, environment, name: str) -> str:
     dashboard = shown_on(client, "/")[name]
     on_environment_page = shown_on(client, f"/environments/{environment.pk}/")[name]
     (answer,) = api.get("/api/services/", {"environment": environment.pk, "name": name}).json()["results"]
+    (on_service_page,) = shown_on(client, f"/services/{answer['id']}/").values()
     detail = api.get(f"/api/services/{answer['id']}/").json()
     first_line = cli.ok("status", name, "--env", environment.name).splitlines()[0]
     from_cli = re.fullmatch(rf"{name} in {environment.name}: (.*)", first_line)[1]
-    said = {dashboard, on_environment_page, answer["status"], detail["status"], from_cli}
-    assert len(said) == 1, f"{name}: dashboard {dashboard!r}, environment page {on_environment_page!r}, " + (
-        f"API {answer['status']!r} / {detail['status']!r}, CLI {from_cli!r}"
+    said = {dashboard, on_environment_page, on_service_page, answer["status"], detail["status"], from_cli}
+    assert len(said) == 1, (
+        f"{name}: dashboard {dashboard!r}, environment page {on_environment_page!r}, service page "
+        f"{on_service_page!r}, API {answer['status']!r} / {detail['status']!r}, CLI {from_cli!r}"
     )
     return dashboard
 
