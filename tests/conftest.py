@@ -158,12 +158,18 @@ class Worker:
             self.process.wait()
 
     def stop(self) -> None:
+        self.ask_to_stop()
+        self.wait_stopped()
+
+    def ask_to_stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+
+    def wait_stopped(self) -> None:
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 @pytest.fixture(scope="session")
@@ -179,8 +185,11 @@ def worker_factory(django_db_setup, django_db_blocker, tmp_path_factory):
         return worker
 
     yield start
+    # All at once: each takes a few seconds to finish its warm shutdown.
     for worker in workers:
-        worker.stop()
+        worker.ask_to_stop()
+    for worker in workers:
+        worker.wait_stopped()
 
 
 @pytest.fixture(scope="session")
