@@ -128,6 +128,17 @@ def restart_instance(service_id: int, instance_id: str) -> None:
     # Published again at start: the port on the host may be another one now.
     Deployment.objects.filter(instance_id=instance_id).update(host_port=host_port)
     sync_quietly()  # a restarted container may come back at another address on its network
+    _restart_other_processes(service_id)
+
+
+def _restart_other_processes(service_id: int) -> None:
+    """The worker, clock, ... instances restart with the web, as `heroku restart` restarts every dyno."""
+    from deployments.processes import containers
+    from deployments.runtime import get_runtime
+
+    deployment_id = Service.objects.values_list("live_deployment_id", flat=True).get(pk=service_id)
+    for container in containers(deployment_id, besides_web=True):
+        get_runtime().restart(container)
 
 
 def cancel(deployment: Deployment, user) -> None:

@@ -7,6 +7,7 @@ a removed worker back, another tenant sees none of it, and a stop removes everyt
 """
 
 import re
+import time
 
 import docker
 import pytest
@@ -121,6 +122,18 @@ def test_web_worker_and_release_run_and_the_worker_is_supervised(
     reconcile.reconcile()
     assert [c.id for c in containers_of(deployment)] == [web.id, after.container_id]
     assert stray.id not in [c.id for c in docker.from_env().containers.list(all=True)]
+
+    # A restart restarts the worker too, as it does the web. (The engine's own restarts of the
+    # crashing worker send no "restart" event; a restart asked of it does.)
+    since = int(time.time())
+
+    def restarted() -> bool:
+        until = int(time.time()) + 1
+        found = {"container": after.container_id, "event": "restart"}
+        return any(docker.from_env().events(since=since, until=until, decode=True, filters=found))
+
+    controls.restart(Service.objects.get(pk=service.pk), alice)
+    eventually(restarted, timeout=60, message="the worker was not restarted with the service")
 
     # A stop removes the web and the worker.
     controls.stop(Service.objects.get(pk=service.pk), alice)
