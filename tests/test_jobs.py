@@ -206,6 +206,18 @@ def test_one_off_commands_and_a_forbid_cron_job_on_the_engine(
     assert (ok.returncode, ok.stdout.split()) == (0, ["one", "two"]), ok.stderr
     assert [r.exit_code for r in JobRun.objects.filter(service=site).order_by("pk")] == [3, 0]
 
+    # `m3o cron add/ls/rm`, with junk refused in the server's words.
+    bad = m3o("cron", "add", "site", "*/5 * *", "echo hi")
+    assert bad.returncode != 0
+    assert "has 3" in bad.stderr
+    added = m3o.ok("cron", "add", "site", "*/5 * * * *", "echo hi", "--policy", "allow", "--timeout", "60")
+    listed = CronJob.objects.get(service=site)
+    assert f"Cron job #{listed.pk} added to site" in added
+    assert (listed.policy, listed.timeout) == ("allow", 60)
+    assert "*/5 * * * *" in m3o.ok("cron", "ls", "site")
+    m3o.ok("cron", "rm", str(listed.pk))
+    assert "site has no cron jobs" in m3o.ok("cron", "ls", "site")
+
     # forbid: a command that outlives its interval is never run twice at once, and its
     # time limit stops it.
     job = actions.add_cron_job(
