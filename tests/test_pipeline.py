@@ -202,18 +202,22 @@ def test_app_that_exits_at_start_fails_with_its_last_words(worker, alice, make_r
     assert_nothing_left(deployment)
 
 
-def test_app_that_never_listens_times_out(worker, alice, make_repo):
+def test_app_that_never_listens_times_out(
+    impatient_worker, transactional_db, settings, engine_clean_up, alice, make_repo
+):
+    settings.DEPLOY_QUEUE = impatient_worker.queue
     deployment = deploy(alice, make_repo("never-listens"))
     assert deployment.state == "failed"
-    assert "did not answer HTTP on port 8080 within 15 s" in deployment.failure_reason
+    assert "did not answer HTTP on port 8080 within 5 s" in deployment.failure_reason
     assert "started, but listening on nothing" in log_text(deployment)
     assert_nothing_left(deployment)
 
 
 @pytest.fixture(scope="module")
 def impatient_worker(worker_factory):
-    # Long enough to reach the 120 s RUN step even on a busy machine.
-    return worker_factory("impatient", BUILD_TIMEOUT="20")
+    # Long enough to reach the 120 s RUN step even on a busy machine. An app that never
+    # listens waits out the whole health timeout, so a short one saves the suite its wait.
+    return worker_factory("impatient", BUILD_TIMEOUT="20", HEALTH_TIMEOUT="5")
 
 
 def test_build_over_the_time_limit_is_stopped(
