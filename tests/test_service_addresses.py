@@ -7,12 +7,15 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
+from django.utils import timezone
 
 from deployments import actions
 from deployments.models import Service
 from deployments.service_settings import change_settings
 from environments.actions import delete_environment, get_or_create_environment
+from environments.models import Environment
 from ingress.addresses import suffix
 from ingress.models import Hostname
 from ingress.names import check_label
@@ -191,3 +194,25 @@ def test_two_tenants_making_web_in_production_at_the_same_moment_both_get_one():
     second.join(30)
     assert label(done["alice"]) == "web-production"
     assert label(done["bob"]) == f"web-production-{suffix(done['bob'].environment_id)}"
+
+
+def test_the_migration_keeps_todays_addresses_and_gives_the_rest_one(db):
+    alice, bob, dave = tenant("alice"), tenant("bob"), tenant("dave")
+    alices = make(alice)  # deployed before: holds web-production
+    bobs = make(bob)  # before, his deploy was refused: no address
+    first, second = make(dave, "x", "y-z"), make(dave, "x-y", "z")  # never deployed, same label
+    gone = make(dave, "old", "gone")
+    Environment.objects.filter(pk=gone.environment_id).update(deleted_at=timezone.now())
+    executor = MigrationExecutor(connection)
+    leaf = executor.loader.graph.leaf_nodes("ingress")
+    executor.migrate([("ingress", "0002_domain_ownership")])
+    Hostname.objects.exclude(service=alices).delete()  # as they were before the migration
+    Hostname.objects.filter(service=alices).update(label="web-production")
+    executor = MigrationExecutor(connection)
+    executor.migrate(leaf)
+
+    assert label(alices) == "web-production"
+    assert label(bobs) == f"web-production-{suffix(bobs.environment_id)}"
+    assert label(first) == "x-y-z"
+    assert label(second) == f"x-y-z-{suffix(second.environment_id)}"
+    assert not Hostname.objects.filter(service=gone).exists()
