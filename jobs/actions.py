@@ -117,9 +117,8 @@ def start_due_cron_jobs(now=None) -> list[JobRun]:
     now = now or timezone.now()
     _give_up_lost_runs(now)
     started = []
-    for job in CronJob.objects.filter(enabled=True, next_run_at__lte=now).select_related(
-        "service__environment", "service__live_deployment"
-    ):
+    due = CronJob.objects.filter(enabled=True, next_run_at__lte=now, service__environment__deleted_at=None)
+    for job in due.select_related("service__environment", "service__live_deployment"):
         # After downtime the next time is counted from now: runs missed meanwhile become this one.
         following = schedules.next_after(schedules.parse(job.schedule), now)
         with transaction.atomic():
@@ -127,11 +126,12 @@ def start_due_cron_jobs(now=None) -> list[JobRun]:
                 next_run_at=following
             ):
                 continue  # another beat or worker claimed this time
-            started.append(_start_run(job, due_at=job.next_run_at))
+            if (run := _start_run(job, due_at=job.next_run_at)) is not None:
+                started.append(run)
     return started
 
 
-def _start_run(job: CronJob, due_at) -> JobRun:
+def _start_run(job: CronJob, due_at) -> JobRun | None:
     fields = {
         "service": job.service,
         "cron_job": job,
@@ -140,9 +140,11 @@ def _start_run(job: CronJob, due_at) -> JobRun:
         "due_at": due_at,
     }
     if not _running(job.service):
-        return JobRun.objects.create(
-            **fields, state=State.SKIPPED, detail=f"Skipped: {job.service.name} is not running."
-        )
+        # Said once, not every minute for as long as the service stays stopped.
+        detail = f"Skipped: {job.service.name} is not running."
+        if job.runs.order_by("-pk").values_list("detail", flat=True).first() == detail:
+            return None
+        return JobRun.objects.create(**fields, state=State.SKIPPED, detail=detail)
     active = job.runs.filter(state__in=JobRun.ACTIVE)
     if job.policy == CronJob.Policy.FORBID and (going := active.order_by("pk").first()):
         return JobRun.objects.create(

@@ -21,6 +21,7 @@ from deployments.actions import ActionError
 from deployments.models import Deployment, Service
 from deployments.variables import set_variable
 from environments.actions import add_member, get_or_create_environment
+from environments.models import Environment
 from jobs import actions, schedules
 from jobs.models import CronJob, JobRun
 from tests.conftest import log_text, make_user, wait_for
@@ -116,6 +117,11 @@ def test_forbid_skips_while_a_run_goes_replace_stops_it_allow_runs_both(web, ali
     JobRun.objects.update(state=State.SUCCEEDED)
     third = actions.start_due_cron_jobs(T0 + timedelta(minutes=15))
     assert {run.detail for run in third} == {"Skipped: web is not running."}
+    assert actions.start_due_cron_jobs(T0 + timedelta(minutes=20)) == []  # said once, not every time
+    # An environment deleted keeps its services' history, and its jobs never come again.
+    Environment.objects.filter(pk=web.environment_id).update(deleted_at=T0)
+    Deployment.objects.filter(service=web).update(state=Deployment.State.RUNNING)
+    assert actions.start_due_cron_jobs(T0 + timedelta(hours=1)) == []
 
 
 @pytest.mark.django_db
