@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import device_views, errors, token_views, views_audit
 from api import views_deployments as d
+from api import views_domains as domains
 from api import views_environments as e
 from api import views_jobs as j
 from api import views_services as s
@@ -46,6 +47,13 @@ urlpatterns = [
     path(_SERVICE + "health-events/", s.ServiceHealthEvents.as_view(), name="api-service-health-events"),
     path(_SERVICE + "variables/", s.ServiceVariables.as_view(), name="api-service-variables"),
     path(_SERVICE + "variables/<str:key>/", s.ServiceVariable.as_view(), name="api-service-variable"),
+    path(_SERVICE + "domains/", domains.ServiceDomains.as_view(), name="api-service-domains"),
+    path(_SERVICE + "domains/<str:name>/", domains.ServiceDomain.as_view(), name="api-service-domain"),
+    path(
+        _SERVICE + "domains/<str:name>/check/",
+        domains.ServiceDomainCheck.as_view(),
+        name="api-service-domain-check",
+    ),
     path(_SERVICE + "logs/", s.ServiceLogs.as_view(), name="api-service-logs"),
     path(_SERVICE + "logs/follow/", s.ServiceLogsFollow.as_view(), name="api-service-logs-follow"),
     path(_SERVICE + "run/", j.ServiceRun.as_view(), name="api-service-run"),

@@ -8,7 +8,7 @@ import click
 
 
 def main() -> None:
-    from cli import deploying, groups, jobs, members, promote, service_settings  # noqa: F401  (they add their commands to the group)
+    from cli import deploying, domains, groups, jobs, members, promote, service_settings  # noqa: F401  (they add their commands to the group)
     from cli.app import cli
 
     try:

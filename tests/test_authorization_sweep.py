@@ -30,7 +30,7 @@ OBJECT_OF_PARAMETER = {
     "run_id": lambda objects: objects["run"].pk,
 }
 # Parameters that are not ids: the fixture makes objects with these names.
-NAMES = {"key": "GREETING"}
+NAMES = {"key": "GREETING", "name": "shop.alice.localhost"}
 # Apps whose URLs are not ours: Django's admin (staff only) and allauth's
 # account pages (keys in their paths are secrets, not ids).
 SKIPPED_NAMESPACES = {"admin"}

@@ -223,3 +223,48 @@ def test_junk_and_the_platforms_own_names_are_refused_with_a_reason(alice, setti
             ingress_actions.add_domain(service, name, alice)
     assert not Domain.objects.exists()
 
+
+def test_the_api_and_the_cli_show_the_records_to_create_and_check_them(
+    live_server, alice, bob, fake_dns, tmp_path
+):
+    from api.tokens import create_token
+    from tests.test_api import api_client
+    from tests.test_cli import M3O
+
+    web = service_of(alice)
+    answer = api_client(bob).post(
+        f"/api/services/{web.pk}/domains/", {"name": "shop.example.com"}, format="json"
+    )
+    assert answer.status_code == 404
+    alices = api_client(alice)
+    junk = alices.post(f"/api/services/{web.pk}/domains/", {"name": "shop..example.com"}, format="json")
+    assert (junk.status_code, junk.json()["error"][:40]) == (400, "shop..example.com is not a valid domain:")
+    added = alices.post(f"/api/services/{web.pk}/domains/", {"name": "Shop.Example.com."}, format="json")
+    assert added.status_code == 201, added.content
+    domain = Domain.objects.get()
+    assert added.json()["status"] == "pending"
+    assert added.json()["records"] == [
+        {
+            "type": "TXT",
+            "name": f"{settings.DOMAIN_CHALLENGE_LABEL}.shop.example.com",
+            "value": domain.txt_value,
+        },
+        {"type": "A", "name": "shop.example.com", "value": settings.INGRESS_PUBLIC_IP},
+    ]
+    assert api_client(bob).get(f"/api/services/{web.pk}/domains/").status_code == 404
+
+    cli = M3O(tmp_path / "config", live_server.url)
+    cli.ok("login", "--url", live_server.url, "--token", create_token(alice, "cli")[1])
+    listed = cli.ok("domains", "list", "web")
+    assert f'{domain.txt_name}  TXT  "{domain.txt_value}"' in listed
+    assert "shop.example.com  pending" in listed
+    fake_dns.set("shop.example.com", "A", settings.INGRESS_PUBLIC_IP)
+    publish(fake_dns, domain)
+    checked = cli.ok("domains", "check", "web", "shop.example.com")
+    assert "shop.example.com  serving" in checked
+    assert "its TXT record proves it is yours" in checked
+    refused = cli("domains", "add", "web", "localhost")
+    assert refused.returncode == 1
+    assert "localhost is the platform's own address." in refused.stderr
+    assert "removed" in cli.ok("domains", "remove", "web", "shop.example.com")
+    assert not Domain.objects.exists()
