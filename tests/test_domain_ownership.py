@@ -268,3 +268,31 @@ def test_the_api_and_the_cli_show_the_records_to_create_and_check_them(
     assert "localhost is the platform's own address." in refused.stderr
     assert "removed" in cli.ok("domains", "remove", "web", "shop.example.com")
     assert not Domain.objects.exists()
+
+
+def test_the_migration_gives_old_domains_a_token_and_the_grace_period_to_prove_them(alice):
+    """Served before because they pointed here: they keep serving for the grace period, no longer."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    web = service_of(alice)
+    with connection.cursor() as cursor:  # PostgreSQL alters no table with checks still pending
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    executor = MigrationExecutor(connection)
+    leaf = executor.loader.graph.leaf_nodes("ingress")
+    executor.migrate([("ingress", "0001_initial")])
+    old = executor.loader.project_state([("ingress", "0001_initial")]).apps.get_model("ingress", "Domain")
+    before = timezone.now()
+    old.objects.create(name="old.example.com", service_id=web.pk, verified_at=before - timedelta(days=30))
+    old.objects.create(name="new.example.com", service_id=web.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    MigrationExecutor(connection).migrate(leaf)
+
+    served, pending = Domain.objects.get(name="old.example.com"), Domain.objects.get(name="new.example.com")
+    assert len({served.token, pending.token}) == 2
+    assert len(served.token) == 32
+    assert served.status == "failing"
+    assert served.failing_since >= before
+    assert "publish the TXT record" in served.check_result
+    assert (pending.status, pending.failing_since) == ("pending", None)
