@@ -153,12 +153,26 @@ class ServiceCronJobs(generics.ListCreateAPIView):
         return Response(CronJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
+class CronJobPauseSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="false pauses the job; true resumes it from its next time.")
+
+
 class CronJobDetail(generics.RetrieveDestroyAPIView):
     serializer_class = CronJobSerializer
     lookup_url_kwarg = "job_id"
 
     def get_queryset(self):
         return cron_jobs_for(self.request.user)
+
+    @extend_schema(request=CronJobPauseSerializer, responses={200: CronJobSerializer})
+    def patch(self, request, job_id: int):
+        """Pause or resume the job."""
+        job = get_object_or_404(cron_jobs_for(request.user, DEPLOY), pk=job_id)
+        form = CronJobPauseSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        with transaction.atomic():
+            job = actions.set_cron_job_enabled(job, form.validated_data["enabled"], request.user)
+        return Response(CronJobSerializer(job).data)
 
     def destroy(self, request, job_id: int):
         job = get_object_or_404(cron_jobs_for(request.user, DEPLOY), pk=job_id)

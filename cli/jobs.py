@@ -107,7 +107,7 @@ def cron_ls(ctx: Context, service, environment) -> None:
     if ctx.json:
         output.as_json(jobs)
         return
-    rows = [{**j, "next": output.when(j["next_run_at"])} for j in jobs]
+    rows = [{**j, "next": output.when(j["next_run_at"]) if j["enabled"] else "paused"} for j in jobs]
     columns = [("ID", "id"), ("SCHEDULE", "schedule"), ("COMMAND", "command"), ("POLICY", "policy"),
                ("TIMEOUT", "timeout"), ("NEXT RUN", "next")]  # fmt: skip
     output.table(rows, columns, f"{found['name']} has no cron jobs: `m3o cron add {found['name']} ...`.")
@@ -120,6 +120,24 @@ def cron_rm(ctx: Context, job_id) -> None:
     """Remove a cron job (its run history stays); a run still going is stopped."""
     ctx.api.delete(f"cron/{job_id}/")
     click.echo(f"Cron job #{job_id} removed.")
+
+
+@cron.command("pause")
+@click.argument("job_id", type=int)
+@pass_context
+def cron_pause(ctx: Context, job_id) -> None:
+    """Stop starting runs of a job until it is resumed."""
+    ctx.api.patch(f"cron/{job_id}/", {"enabled": False})
+    click.echo(f"Cron job #{job_id} paused.")
+
+
+@cron.command("resume")
+@click.argument("job_id", type=int)
+@pass_context
+def cron_resume(ctx: Context, job_id) -> None:
+    """Start a paused job again, from its next time (the times it missed are not made up for)."""
+    job = ctx.api.patch(f"cron/{job_id}/", {"enabled": True})
+    click.echo(f"Cron job #{job_id} resumed; next run {output.when(job['next_run_at'])}.")
 
 
 @cron.command("runs")

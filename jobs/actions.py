@@ -112,6 +112,23 @@ def remove_cron_job(job: CronJob, user) -> None:
     job.delete()
 
 
+@transaction.atomic
+def set_cron_job_enabled(job: CronJob, enabled: bool, user, now=None) -> CronJob:
+    """Pause or resume a job. Resumed, it next runs at its next time from now: the times it
+    was paused are not made up for."""
+    if job.enabled == enabled:
+        return job
+    job.enabled = enabled
+    if enabled:
+        job.next_run_at = schedules.next_after(schedules.parse(job.schedule), now or timezone.now())
+    job.save(update_fields=["enabled", "next_run_at"])
+    record(
+        job.service.environment, user, "cron-resume" if enabled else "cron-pause",
+        f"{job.service.name}: {job.schedule} {job.command}", changes={"enabled": [not enabled, enabled]},
+    )  # fmt: skip
+    return job
+
+
 def start_due_cron_jobs(now=None) -> list[JobRun]:
     """Beat's pass: start (or skip) each due job's run, once per due time, however many passes."""
     now = now or timezone.now()

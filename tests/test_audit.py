@@ -162,12 +162,15 @@ SCENARIOS = {
     "revoke_token": lambda w: api.tokens.revoke_token(w.alice, w.token.pk),
     "run_command": lambda w: jobs.actions.run_command(w.web, "python manage.py migrate", w.alice),
     "add_cron_job": lambda w: jobs.actions.add_cron_job(w.web, w.alice, schedule="*/5 * * * *", command="ls"),
+    "set_cron_job_enabled": lambda w: jobs.actions.set_cron_job_enabled(
+        jobs.actions.add_cron_job(w.web, w.alice, schedule="@daily", command="true"), False, w.alice
+    ),
     "remove_cron_job": lambda w: jobs.actions.remove_cron_job(
         jobs.actions.add_cron_job(w.web, w.alice, schedule="@daily", command="true"), w.alice
     ),
 }
 # remove_domain's scenario adds the domain first: that record is counted apart.
-EXTRA_RECORDS = {"remove_domain": 1, "remove_cron_job": 1}
+EXTRA_RECORDS = {"remove_domain": 1, "remove_cron_job": 1, "set_cron_job_enabled": 1}
 
 
 def actions_of_the_modules() -> list[str]:

@@ -98,6 +98,12 @@ def test_a_missed_window_runs_once_and_two_beats_at_once_start_it_once(web, alic
     job.refresh_from_db()
     assert job.next_run_at == back.replace(minute=5, second=0)
     assert JobRun.objects.filter(cron_job=job).count() == 1
+    # Paused, it is never due; resumed, it comes at its next time from then, nothing made up for.
+    actions.set_cron_job_enabled(job, False, alice)
+    assert actions.start_due_cron_jobs(back + timedelta(hours=1)) == []
+    actions.set_cron_job_enabled(job, True, alice, now=back + timedelta(hours=2))
+    job.refresh_from_db()
+    assert job.next_run_at == back.replace(minute=5, second=0) + timedelta(hours=2)
 
 
 @pytest.mark.django_db
@@ -178,6 +184,9 @@ def test_strangers_get_404_viewers_may_look_but_not_add_or_run_and_junk_is_refus
         assert words in answer.json()["error"], (bad, answer.json())
     huge = alices.post(f"/api/services/{web.pk}/run/", {"command": "y" * 200_000}, format="json")
     assert huge.status_code == 400
+    assert carols.patch(f"/api/cron/{job.pk}/", {"enabled": False}, format="json").status_code == 404
+    paused = daves.patch(f"/api/cron/{job.pk}/", {"enabled": False}, format="json")
+    assert (paused.status_code, paused.json()["enabled"]) == (200, False)
     assert alices.delete(f"/api/cron/{job.pk}/").status_code == 204
     assert CronJob.objects.filter(service=web).count() == 0
     # Another tenant's job id is no way in either, even once it is gone.
@@ -221,6 +230,9 @@ def test_one_off_commands_and_a_forbid_cron_job_on_the_engine(
     assert f"Cron job #{listed.pk} added to site" in added
     assert (listed.policy, listed.timeout) == ("allow", 60)
     assert "*/5 * * * *" in m3o.ok("cron", "ls", "site")
+    m3o.ok("cron", "pause", str(listed.pk))
+    assert "paused" in m3o.ok("cron", "ls", "site")
+    assert "resumed; next run" in m3o.ok("cron", "resume", str(listed.pk))
     m3o.ok("cron", "rm", str(listed.pk))
     assert "site has no cron jobs" in m3o.ok("cron", "ls", "site")
 
