@@ -5,10 +5,15 @@ from django.db import models
 from django.utils import timezone
 
 from environments.models import Environment, slug_validator
+from portal import crypto
 
 
 def _new_webhook_secret() -> str:
     return secrets.token_hex(32)
+
+
+def _new_sealed_webhook_secret() -> str:
+    return crypto.encrypt(_new_webhook_secret())
 
 
 class Service(models.Model):
@@ -41,7 +46,10 @@ class Service(models.Model):
     github_repository = models.CharField(max_length=200, blank=True, default="")
     is_private = models.BooleanField(default=False)
     webhook_id = models.BigIntegerField(null=True, blank=True)
-    webhook_secret = models.CharField(max_length=64, default=_new_webhook_secret, editable=False)
+    # Encrypted with the variables' key ring (portal/crypto.py); read it as `webhook_secret`.
+    sealed_webhook_secret = models.CharField(
+        max_length=300, default=_new_sealed_webhook_secret, editable=False
+    )
     # The deployment that serves now; switched only after a new one is healthy.
     live_deployment = models.ForeignKey(
         "Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -56,6 +64,11 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.environment.name})"
+
+    @property
+    def webhook_secret(self) -> str:
+        """What GitHub signs this service's push deliveries with."""
+        return crypto.decrypt(self.sealed_webhook_secret)
 
 
 class Deployment(models.Model):

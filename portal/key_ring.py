@@ -1,9 +1,10 @@
 """Before a process serves anything: can ENCRYPTION_KEYS read what is stored?
 
 Without ENCRYPTION_KEYS the key is derived from SECRET_KEY, so rotating
-SECRET_KEY alone makes every stored variable and GitHub token unreadable. The
-web process and the worker ask here at start and refuse to run with a message
-naming the cause, instead of failing deploys and sign-ins one by one later.
+SECRET_KEY alone makes every stored variable, GitHub token and webhook secret
+unreadable. The web process and the worker ask here at start and refuse to run
+with a message naming the cause, instead of failing deploys and sign-ins one by
+one later.
 """
 
 from django.core.exceptions import ImproperlyConfigured
@@ -16,7 +17,7 @@ def _samples() -> list[tuple[str, str]]:
     from allauth.socialaccount.models import SocialToken
 
     from accounts.sealed import PREFIX
-    from deployments.models import Variable
+    from deployments.models import Service, Variable
 
     found = []
     variable = Variable.objects.order_by("-id").values_list("encrypted_value", flat=True).first()
@@ -26,6 +27,9 @@ def _samples() -> list[tuple[str, str]]:
     token = sealed_tokens.values_list("token", flat=True).first()
     if token:
         found.append(("a GitHub token", token.removeprefix(PREFIX)))
+    hook = Service.objects.order_by("-id").values_list("sealed_webhook_secret", flat=True).first()
+    if hook:
+        found.append(("a webhook secret", hook))
     return found
 
 

@@ -109,6 +109,39 @@ def test_a_repository_deployed_nowhere_gets_401(client, service):
     assert rows() == before
 
 
+def stored_secret(service) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sealed_webhook_secret FROM deployments_service WHERE id = %s", [service.pk])
+        return cursor.fetchone()[0]
+
+
+def test_the_webhook_secret_is_not_stored_in_clear_and_deliveries_still_verify(client, service, settings):
+    import importlib
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.apps import apps
+    from django.core.management import call_command
+
+    secret = service.webhook_secret
+    assert len(secret) == 64
+    assert secret not in stored_secret(service)
+    assert post(client, push_payload(), secret="not the secret").status_code == 401
+    # A new key in front, everything re-encrypted, the old key dropped: the same secret verifies.
+    settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode(), *settings.ENCRYPTION_KEYS]
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
+    settings.ENCRYPTION_KEYS = settings.ENCRYPTION_KEYS[:1]
+    response = post(client, push_payload(), secret=secret)
+    assert response.status_code == 202
+    assert Deployment.objects.filter(pk=response.json()["deployment"], service=service).exists()
+    # A secret stored in clear before this (as before the migration) is encrypted by it.
+    Service.objects.filter(pk=service.pk).update(sealed_webhook_secret="c" * 64)
+    migration = importlib.import_module("deployments.migrations.0010_seal_webhook_secrets")
+    migration.seal(apps, None)
+    assert "c" * 64 not in stored_secret(service)
+    assert Service.objects.get(pk=service.pk).webhook_secret == "c" * 64
+
+
 def test_push_to_the_tracked_branch_queues_a_deployment(client, service):
     response = post(client, push_payload(), secret=service.webhook_secret, delivery="d-1")
     assert response.status_code == 202

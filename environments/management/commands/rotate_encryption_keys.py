@@ -3,12 +3,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts import sealed
-from deployments.models import Variable
+from deployments.models import Service, Variable
 from portal import crypto
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored variable and GitHub token with the first key of ENCRYPTION_KEYS."
+    help = (
+        "Re-encrypt every stored variable, GitHub token and webhook secret with the first key of "
+        "ENCRYPTION_KEYS."
+    )
 
     def handle(self, *args, **options):
         count = 0
@@ -24,4 +27,11 @@ class Command(BaseCommand):
                     token=sealed.rotate(token.token), token_secret=sealed.rotate(token.token_secret)
                 )
                 tokens += 1
-        self.stdout.write(f"Re-encrypted {count} variables and {tokens} GitHub tokens.")
+            hooks = 0
+            for service in Service.objects.select_for_update().only("sealed_webhook_secret").iterator():
+                rotated = crypto.rotate(service.sealed_webhook_secret)
+                Service.objects.filter(pk=service.pk).update(sealed_webhook_secret=rotated)
+                hooks += 1
+        self.stdout.write(
+            f"Re-encrypted {count} variables, {tokens} GitHub tokens and {hooks} webhook secrets."
+        )
