@@ -10,12 +10,12 @@ from ingress.names import challenge_name, challenge_value
 
 
 class Hostname(models.Model):
-    """A service's own address, `<service>-<environment>`, under APPS_DOMAIN.
+    """A service's own address under APPS_DOMAIN, chosen as the service is made (ingress/addresses.py).
 
     The label alone is stored, so the address follows a change of APPS_DOMAIN.
     Environments are named per owner, so two tenants can both have a `web` in
-    `production`: the first to deploy keeps `web-production`, and the unique
-    constraint refuses the second, even when both race.
+    `production`: the first gets `web-production`, the second the same with its
+    environment's suffix; the unique label decides, even when both race.
     """
 
     label = models.CharField(max_length=63, unique=True)

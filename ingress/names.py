@@ -101,7 +101,8 @@ def _refuse_platform_names(name: str, shown: str) -> None:
 
 
 def service_url(service) -> str:
-    """The service's stable URL, or "" before its first deployment claimed the address."""
+    """The service's stable URL, or "" for a service without an address (none since they are given
+    as a service is made)."""
     from ingress.models import Hostname
 
     try:

@@ -428,7 +428,8 @@ CELERY_BEAT_SCHEDULE["stop-services-after-grace"] = {
 
 # --- Ingress ------------------------------------------------------------------
 # The reverse proxy in front of every service (ingress/proxy/). A service
-# answers at http://<service>-<environment>.<APPS_DOMAIN>:<INGRESS_HTTP_PORT>;
+# answers at http://<address>.<APPS_DOMAIN>:<INGRESS_HTTP_PORT>, its address being
+# <service>-<environment>, with a suffix when another tenant has that (ingress/addresses.py);
 # custom domains over HTTPS on INGRESS_HTTPS_PORT. The default `localhost`
 # works in a browser and with curl with no DNS at all. In production: a
 # wildcard DNS record for APPS_DOMAIN, ports 80/443 and INGRESS_BIND=0.0.0.0.
