@@ -38,7 +38,8 @@ class EnvironmentList(generics.ListCreateAPIView):
         if self.request.query_params.get("deleted", "").lower() not in ("1", "true", "yes"):
             environments = environments.filter(deleted_at__isnull=True)
         if name := self.request.query_params.get("name"):
-            environments = environments.filter(name=name)
+            # Postgres refuses a NUL in text, and no name holds one: nothing matches.
+            environments = environments.filter(name=name) if "\x00" not in name else environments.none()
         return environments
 
     @extend_schema(request=EnvironmentCreateSerializer, responses={201: EnvironmentSerializer})

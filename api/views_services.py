@@ -55,7 +55,8 @@ class ServiceList(generics.ListCreateAPIView):
         if params.get("environment", "").isdigit():
             services = services.filter(environment_id=int(params["environment"]))
         if name := params.get("name"):
-            services = services.filter(name=name)
+            # Postgres refuses a NUL in text, and no name holds one: nothing matches.
+            services = services.filter(name=name) if "\x00" not in name else services.none()
         return with_newest(services).order_by("environment__name", "name", "id")
 
     @extend_schema(request=DeploySerializer, responses={201: DeploymentSerializer})

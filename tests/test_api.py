@@ -67,6 +67,16 @@ def test_tokens_are_stored_hashed_never_in_plain_text(alice):
     assert len(stored["prefix"]) < len(raw) // 3
 
 
+def test_a_name_filter_with_a_nul_byte_finds_nothing_instead_of_a_server_error(alice, alices_web):
+    # Found by the schema fuzzing below: Postgres refuses NUL in text, which was a 500.
+    client = api_client(alice)
+    for path in ("/api/environments/", "/api/services/"):
+        answer = client.get(path, {"name": "web\x00"})
+        assert answer.status_code == 200, path
+        assert answer.json()["results"] == []
+    assert [s["name"] for s in client.get("/api/services/", {"name": "web"}).json()["results"]] == ["web"]
+
+
 def test_bobs_token_cannot_touch_alices_objects(alice, bob, alices_web):
     service = alices_web.service
     environment = service.environment
