@@ -14,6 +14,7 @@ import pytest
 import requests
 from django.urls import reverse
 
+from api import tokens
 from deployments import actions, controls, health, health_monitor, runtime_logs
 from deployments.models import Deployment, HealthEvent, Service
 from deployments.runtime import InstanceState
@@ -21,6 +22,7 @@ from environments.models import Environment, Event
 from ingress.names import service_url
 from tests.conftest import log_text, wait_for
 from tests.test_api import api_client
+from tests.test_cli import M3O
 from tests.waiting import eventually
 
 pytest_plugins = ["tests.queues"]
@@ -130,23 +132,22 @@ def _lines(deployment) -> list[str]:
 
 @pytest.mark.docker
 def test_a_failing_instance_is_taken_out_restarted_and_back_and_a_stop_honours_its_grace_period(
-    worker, deploy_queue, alice, make_repo, settings, client, localhost_names
+    worker, deploy_queue, alice, make_repo, settings, client, localhost_names, live_server, tmp_path
 ):
     queued = actions.deploy_repository(alice, name="switchy", repository_url=make_repo("health-switch").url)
     service = queued.service
-    settings_answer = api_client(alice).patch(
-        f"/api/services/{service.pk}/",
-        {
-            "health_check_path": "/health",
-            "health_check_status": "200",
-            "health_check_interval": 1,
-            "health_check_timeout": 1,
-            "health_check_threshold": 2,
-            "stop_grace_period": GRACE,
-        },
-        format="json",
-    )
-    assert settings_answer.status_code == 200, settings_answer.content
+    # The settings through `m3o settings`, before the deployment runs.
+    _, raw = tokens.create_token(alice, "cli")
+    cli = M3O(tmp_path / "config", live_server.url)
+    env = {"M3O_URL": live_server.url, "M3O_TOKEN": raw}
+    out = cli.ok(
+        "settings", "switchy", "--health-check", "/health", "--expect-status", "200", "--check-interval", "1",
+        "--check-timeout", "1", "--failure-threshold", "2", "--grace-period", str(GRACE), **env,
+    )  # fmt: skip
+    assert "Expected status:     200" in out
+    refused = cli("settings", "switchy", "--failure-threshold", "50", **env)
+    assert refused.returncode == 1
+    assert "failure threshold must be between 1 and 10 checks" in refused.stderr
     settings.DEPLOY_QUEUE = worker.queue
     for pk in deploy_queue.deployments():
         actions.enqueue(pk)
@@ -186,6 +187,7 @@ def test_a_failing_instance_is_taken_out_restarted_and_back_and_a_stop_honours_i
         for e in api_client(alice).get(f"/api/services/{service.pk}/health-events/").json()["results"]
     ]
     assert kinds == ["back", "restarted", "taken_out"]
+    assert "taken out of the ingress" in cli.ok("health", "switchy", **env)
     assert Event.objects.filter(environment=service.environment, action="health").count() == 2
     client.force_login(alice)
     page = client.get(reverse("service", args=[service.pk])).content.decode()
