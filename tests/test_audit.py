@@ -15,6 +15,7 @@ from django.utils import timezone
 import accounts.actions
 import api.tokens
 import billing.actions
+import billing.seed
 import deployments.actions
 import deployments.controls
 import deployments.variables
@@ -69,6 +70,8 @@ def _deployment(service, state, image="", **fields) -> Deployment:
 
 @pytest.fixture
 def world(alice):
+    # A test with a worker before this one empties every table, the seeded plans too.
+    billing.seed.ensure(Plan)
     bob = make_user("bob")
     web = deployments.actions.deploy_repository(
         alice, name="web", repository_url="https://example.com/alice/web.git", branch="main"
