@@ -28,7 +28,7 @@ def deploy_github_repository(
     name: str = "",
     branch: str = "",
     subdirectory: str = "",
-    environment: str = "production",
+    environment="production",  # a name, or an Environment the picker offered
     replace: bool = True,
 ) -> Deployment:
     """Create or update a service from one of the user's repositories and deploy it.

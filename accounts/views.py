@@ -60,7 +60,8 @@ def github_repository(request, owner: str, repo: str):
         full_name = github.validate_full_name(f"{owner}/{repo}")
     except github.GitHubError:
         raise Http404("Not a repository name") from None
-    form = GitHubDeployForm(request.POST or None)
+    targets = deploy_targets(request.user).select_related("owner")
+    form = GitHubDeployForm(request.POST or None, environments=targets, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             deployment = deploy_github_repository(request.user, full_name, **form.cleaned_data)
@@ -87,11 +88,9 @@ def github_repository(request, owner: str, repo: str):
         branches = []
     if not form.is_bound:
         form = GitHubDeployForm(
-            initial={
-                "branch": repository.default_branch,
-                "name": service_name_for(repository.name),
-                "environment": "production",
-            }
+            initial={"branch": repository.default_branch, "name": service_name_for(repository.name)},
+            environments=targets,
+            user=request.user,
         )
     return render(
         request,

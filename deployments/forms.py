@@ -13,21 +13,11 @@ class AsksBeforeReplacing(forms.Form):
         self.add_error("replace", question)
 
 
-class DeployForm(AsksBeforeReplacing):
-    repository_url = forms.CharField(
-        label="Repository URL", max_length=500,
-        widget=forms.TextInput(attrs={"placeholder": "https://github.com/you/app.git"}),
-    )  # fmt: skip
-    name = forms.CharField(label="Service name", max_length=30)
-    branch = forms.CharField(
-        max_length=200, required=False, help_text="Empty: the repository's default branch"
-    )
-    start_command = forms.CharField(
-        max_length=1000, required=False, help_text="Empty: the Procfile's web: line, or detected"
-    )
-    subdirectory = forms.CharField(max_length=300, required=False, help_text="For a monorepo")
-    # Picked from the person's own environments (and those shared with them), or named anew on
-    # purpose: a typo never makes an environment nobody asked for.
+class ChoosesEnvironment(forms.Form):
+    """The environment a deploy goes to: picked from the person's own environments (and those
+    shared with them), or named anew on purpose, so a typo never makes an environment nobody
+    asked for. Cleaned, `environment` is the Environment picked or the new name."""
+
     environment = forms.ChoiceField(label="Environment")
     new_environment = forms.CharField(
         label="New environment's name", max_length=30, required=False,
@@ -62,6 +52,23 @@ class DeployForm(AsksBeforeReplacing):
             data["environment"] = self.environments[picked]
         data.pop("new_environment", None)
         return data
+
+
+class DeployForm(AsksBeforeReplacing, ChoosesEnvironment):
+    repository_url = forms.CharField(
+        label="Repository URL", max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "https://github.com/you/app.git"}),
+    )  # fmt: skip
+    name = forms.CharField(label="Service name", max_length=30)
+    branch = forms.CharField(
+        max_length=200, required=False, help_text="Empty: the repository's default branch"
+    )
+    start_command = forms.CharField(
+        max_length=1000, required=False, help_text="Empty: the Procfile's web: line, or detected"
+    )
+    subdirectory = forms.CharField(max_length=300, required=False, help_text="For a monorepo")
+    field_order = ["replace", "repository_url", "name", "branch", "start_command", "subdirectory",
+                   "environment", "new_environment"]  # fmt: skip
 
 
 class VariableForm(forms.Form):

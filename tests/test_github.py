@@ -15,6 +15,7 @@ from accounts.actions import deploy_github_repository, service_name_for
 from deployments import actions, source
 from deployments.errors import UserError
 from deployments.models import Deployment, LogLine, Service
+from environments.models import Environment
 from tests.conftest import log_text, wait_for
 
 pytest_plugins = ["tests.fakes.github", "tests.queues"]
@@ -272,7 +273,8 @@ def test_the_picker_lists_and_deploys_without_showing_the_token(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("github_repository", args=["octo", "site"]), {
-            "branch": "main", "subdirectory": "", "name": "my-site", "environment": "staging"})  # fmt: skip
+            "branch": "main", "subdirectory": "", "name": "my-site",
+            "environment": "new", "new_environment": "staging"})  # fmt: skip
     deployment = Deployment.objects.get(service__name="my-site")
     assert deploy_queue.deployments() == [deployment.pk]
     assert response.url == reverse("deployment", args=[deployment.pk])
@@ -288,7 +290,7 @@ def test_the_picker_asks_before_a_service_is_switched_to_another_repository(
     connect(alice, octo)
     web = actions.deploy_repository(alice, name="site", repository_url="https://example.com/x/y.git").service
     client.force_login(alice)
-    form = {"branch": "main", "subdirectory": "", "name": "site", "environment": "production"}
+    form = {"branch": "main", "subdirectory": "", "name": "site", "environment": web.environment_id}
     asked = client.post(reverse("github_repository", args=["octo", "site"]), form)
     assert asked.status_code == 400
     assert b"already has a service called site, deployed from https://example.com/x/y.git" in asked.content
@@ -338,3 +340,27 @@ def test_a_private_repository_without_a_token_fails_with_a_reason(alice, github_
     assert deployment.failure_reason == (
         "Reconnect GitHub: the token for private repository octo/site is missing or expired."
     )
+
+
+@pytest.mark.django_db
+def test_the_picker_offers_only_the_persons_environments_and_a_typo_makes_none(
+    alice, bob, fake_github, octo, deploy_queue, client
+):
+    connect(alice, octo)
+    production = actions.deploy_repository(alice, name="web", repository_url="https://example.com/x/y.git")
+    theirs = actions.deploy_repository(bob, name="web", repository_url="https://example.com/b/y.git")
+    client.force_login(alice)
+    url = reverse("github_repository", args=["octo", "site"])
+    page = client.get(url).content.decode()
+    assert f'<option value="{production.service.environment_id}" selected>production</option>' in page
+    assert f'value="{theirs.service.environment_id}"' not in page
+    form = {"branch": "main", "subdirectory": "", "name": "site"}
+    for environment in ("prodction", str(theirs.service.environment_id), "new"):
+        refused = client.post(url, form | {"environment": environment, "new_environment": ""})
+        assert refused.status_code == 400
+    assert b"Name the new environment." in refused.content
+    taken = client.post(url, form | {"environment": "new", "new_environment": "production"})
+    assert b"You have production already: pick it from the list." in taken.content
+    assert sorted(Environment.objects.values_list("owner__username", "name")) == [
+        ("alice", "production"), ("bob", "production")]  # fmt: skip
+    assert Deployment.objects.count() == 2

@@ -47,7 +47,9 @@ def test_sign_in_with_github_pick_a_private_repository_and_deploy_it(
     expect(page.get_by_role("heading", name="Deploy carol/site")).to_be_visible()
     expect(page.get_by_label("Branch")).to_have_value("main")
     expect(page.get_by_label("Service name")).to_have_value("site")
-    expect(page.get_by_label("Environment")).to_have_value("production")
+    # A new user has no environment yet: a new one, called production, is offered.
+    expect(page.locator("select#id_environment")).to_have_value("new")
+    expect(page.get_by_label("New environment's name")).to_have_value("production")
     page.get_by_role("button", name="Deploy").click()
 
     expect(page.get_by_role("heading", name="Deployment #")).to_be_visible()
