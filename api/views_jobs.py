@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from asgiref.sync import sync_to_async
 from django.db import connections, transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, renderers, serializers, status
 from rest_framework.response import Response
 
@@ -90,6 +91,9 @@ class RunDetail(generics.RetrieveAPIView):
         return runs_for(self.request.user)
 
 
+@extend_schema(
+    responses={(200, streams.MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR, description="NDJSON lines")},
+)
 class RunLogFollow(generics.GenericAPIView):
     renderer_classes = [renderers.JSONRenderer, streams.NDJSONRenderer]
 

@@ -534,6 +534,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MemberRoleEnum": "environments.models.Membership.Role",
         "AccessRoleEnum": "api.serializers.ACCESS_ROLES",
+        # Fields of one name with other choices in other models: each set named for its model.
+        "EnvironmentKindEnum": "environments.models.Environment.Kind",
+        "HealthEventKindEnum": "deployments.models.HealthEvent.Kind",
+        "DeploymentStateEnum": "deployments.models.Deployment.State",
+        "InstanceStateEnum": "deployments.models.Instance.State",
+        "JobRunStateEnum": "jobs.models.JobRun.State",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
