@@ -2,12 +2,10 @@
 concurrent workers, a plain message for the operator when the range is full.
 
 The engine's default pools hold about 30 bridge networks. The many-environments test
-runs MANY_ENVIRONMENTS (40 by default) environments, each with a running service on a
-network of its own: past the old limit, in about 30 s. The issue asks for 300:
-`MANY_ENVIRONMENTS=300 ... --timeout 0` passed here in 381 s on this shared 2-core
-machine at load 13-14 (an earlier try at that load had not started all 300 after
-600 s), too long for the suite, which runs 40. The pool's capacity of thousands is
-shown on the allocator itself.
+runs MANY_ENVIRONMENTS (300 by default, as the issue asks) environments, each with a
+running service on a network of its own: ten times past the old limit, in about four
+minutes on this 2-core machine. The pool's capacity of thousands is shown on the
+allocator itself.
 """
 
 import io
@@ -26,7 +24,7 @@ from deployments.runtime.docker import network_name
 from environments import actions as env_actions
 from tests.waiting import eventually
 
-MANY = int(os.environ.get("MANY_ENVIRONMENTS", "40"))
+MANY = int(os.environ.get("MANY_ENVIRONMENTS", "300"))
 DELETED = 10  # of them deleted through the action, which gives their networks back
 
 
@@ -97,6 +95,7 @@ def test_workers_racing_for_the_last_subnets_each_get_one(settings, engine_clean
     assert len(platform_networks()) == 8
 
 
+@pytest.mark.timeout(1500)  # 300 containers on 2 cores: minutes, more on a busy machine
 def test_many_environments_each_run_a_service_on_a_network_of_their_own(alice, worker, sleeper_image):
     runtime = get_runtime()
     services = []
