@@ -23,10 +23,9 @@ from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from deployments import health
+from deployments import health, repo_config
 from deployments.errors import PlatformError
 from deployments.models import Deployment, HealthEvent
-from deployments.pipeline import stop_grace
 from deployments.runtime import get_runtime
 from environments.actions import record
 from portal import locks
@@ -83,7 +82,7 @@ def _claim_due(now: datetime, batch: int) -> list[Deployment]:
             break
         last = deployment.health_checked_at
         if last is not None and now - last + slack < timedelta(
-            seconds=deployment.service.health_check_interval
+            seconds=repo_config.health_check(deployment).interval
         ):
             continue
         took = Deployment.objects.filter(
@@ -95,23 +94,22 @@ def _claim_due(now: datetime, batch: int) -> list[Deployment]:
 
 
 def _probe(deployment: Deployment) -> health.Probe:
-    service = deployment.service
-    url = f"http://127.0.0.1:{deployment.host_port}{service.health_check_path or '/'}"
-    return health.probe(url, service.health_check_timeout, service.health_check_status)
+    check = repo_config.health_check(deployment)
+    url = f"http://127.0.0.1:{deployment.host_port}{check.path}"
+    return health.probe(url, check.timeout, check.status)
 
 
 def _quiet_until(deployment: Deployment) -> datetime:
     """Failures before this do not count: the app is booting, or being restarted by us."""
-    service = deployment.service
-    start_period = timedelta(seconds=service.health_check_start_period)
+    check = repo_config.health_check(deployment)
+    start_period = timedelta(seconds=check.start_period)
     since = [deployment.healthy_at or deployment.created_at]
     if deployment.health_restarted_at:
-        since.append(deployment.health_restarted_at + timedelta(seconds=stop_grace(service)))
+        since.append(deployment.health_restarted_at + timedelta(seconds=check.grace_period))
     return max(since) + start_period
 
 
 def _judge(current: Pass, deployment: Deployment, result: health.Probe) -> None:
-    service = deployment.service
     same = Deployment.objects.filter(
         pk=deployment.pk, instance_id=deployment.instance_id, state=State.RUNNING
     )
@@ -131,7 +129,7 @@ def _judge(current: Pass, deployment: Deployment, result: health.Probe) -> None:
     if current.now < _quiet_until(deployment):
         return
     failures = deployment.health_failures + 1
-    if failures < service.health_check_threshold:
+    if failures < repo_config.health_check(deployment).threshold:
         same.update(health_failures=failures)
         return
     if not same.update(
@@ -189,9 +187,10 @@ def restart(deployment_id: int, instance_id: str) -> None:
     Deployment.objects.filter(pk=deployment_id, instance_id=instance_id).update(
         host_port=host_port, health_restarted_at=timezone.now()
     )
+    grace = repo_config.health_check(deployment).grace_period
     HealthEvent.objects.create(
         service=deployment.service,
         deployment=deployment,
         kind=HealthEvent.Kind.RESTARTED,
-        detail=f"restarted (SIGTERM, then SIGKILL after {stop_grace(deployment.service)} s if still running)",
+        detail=f"restarted (SIGTERM, then SIGKILL after {grace} s if still running)",
     )

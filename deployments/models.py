@@ -125,6 +125,9 @@ class Deployment(models.Model):
     health_checked_at = models.DateTimeField(null=True, blank=True)
     health_restarted_at = models.DateTimeField(null=True, blank=True)
     unhealthy_since = models.DateTimeField(null=True, blank=True)
+    # The [healthcheck] table of the commit's m3o.toml, checked (deployments/repo_config.py):
+    # it wins over the service's settings for this deployment, a rollback to it included.
+    repository_health_check = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]

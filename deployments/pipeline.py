@@ -31,6 +31,7 @@ from deployments import (
     logs,
     node_versions,
     release,
+    repo_config,
     runtime_logs,
     source,
     tenant_disk,
@@ -201,6 +202,7 @@ def _reuse_image(run: Run) -> str:
         commit_author=earlier.commit_author,
     )
     copy_processes(earlier, run.deployment)
+    repo_config.copy(earlier, run.deployment, run.log.write)
     run.log.write(
         f"==> Using the image of deployment #{earlier.pk} (commit {earlier.short_sha}), without rebuilding"
     )
@@ -236,6 +238,7 @@ def _clone_and_build(run: Run) -> str:
         f"==> Commit {checkout.commit_sha[:8]}: {checkout.commit_message} ({checkout.commit_author})"
     )
     folder = source.source_dir(checkout, service.subdirectory)
+    repo_config.read(deployment, folder, run.log.write)  # m3o.toml, or refuses it
     plan = build.plan(folder, service.port, _build_options(service))
     for note in plan.notes:
         run.log.write(f"==> {note}")
@@ -311,15 +314,16 @@ def _start(run: Run, image: str) -> None:
     record(deployment.pk, "web", 0, run.instance.id, run.instance.host_port)
     run.log.write(f"==> Started; waiting for the app to answer HTTP on port {service.port}")
     instance_id = run.instance.id
+    check = repo_config.health_check(deployment)  # the service's settings, or m3o.toml's
     try:
         seconds = health.wait(
-            f"http://127.0.0.1:{run.instance.host_port}{service.health_check_path or '/'}",
+            f"http://127.0.0.1:{run.instance.host_port}{check.path}",
             service.port,
             # A service that says it boots slowly (its start period) is waited for that long.
-            max(settings.HEALTH_TIMEOUT, service.health_check_start_period),
+            max(settings.HEALTH_TIMEOUT, check.start_period),
             lambda: run.runtime.state(instance_id),
-            spec=service.health_check_status,
-            probe_timeout=service.health_check_timeout,
+            spec=check.status,
+            probe_timeout=check.timeout,
         )
     except UserError as exc:
         hint = _hint(run, instance_id, service.port)
@@ -355,7 +359,7 @@ def instance_spec(service: Service, deployment_id: int, image: str) -> InstanceS
         limits=limits_for(service),
         # The service's start command wins over the image's, a Dockerfile's CMD included.
         command=("/bin/sh", "-c", f"exec {service.start_command}") if service.start_command else (),
-        stop_grace=stop_grace(service),
+        stop_grace=repo_config.grace_period(service, deployment_id),
     )
 
 

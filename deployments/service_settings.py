@@ -80,7 +80,7 @@ def clean_health_check_status(text: str) -> str:
     return ",".join(part.strip().lower() for part in text.split(","))
 
 
-def _check_bounds(field: str, value: int) -> int:
+def check_bounds(field: str, value: int) -> int:
     low, high = BOUNDS[field]
     if not low <= value <= high:
         unit = "checks" if field == "health_check_threshold" else "seconds"
@@ -155,11 +155,11 @@ def change_settings(
     }
     for field, value in numbers.items():
         if value is not None:
-            setattr(service, field, _check_bounds(field, value))
+            setattr(service, field, check_bounds(field, value))
     if stop_grace_period is not None:
         # DEFAULT_GRACE: back to the platform's STOP_TIMEOUT.
         grace = None if stop_grace_period is DEFAULT_GRACE else stop_grace_period
-        service.stop_grace_period = None if grace is None else _check_bounds("stop_grace_period", grace)
+        service.stop_grace_period = None if grace is None else check_bounds("stop_grace_period", grace)
     changed = [LABELS[field] for field, value in before.items() if getattr(service, field) != value]
     if name is not None and name.strip() != service.name:
         _rename(service, _clean_name(name.strip()))
