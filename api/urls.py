@@ -68,5 +68,6 @@ urlpatterns = [
     path(_DEPLOYMENT + "cancel/", d.DeploymentCancel.as_view(), name="api-deployment-cancel"),
     path(_DEPLOYMENT + "log/", d.DeploymentLog.as_view(), name="api-deployment-log"),
     path(_DEPLOYMENT + "log/follow/", d.DeploymentLogFollow.as_view(), name="api-deployment-log-follow"),
-    re_path(r"^.*$", errors.not_found),
+    # Any character, newlines too: a %0A in the path must not slip past to the HTML 404 page.
+    re_path(r"^[\s\S]*$", errors.not_found),
 ]

@@ -113,6 +113,12 @@ def test_errors_are_json_a_person_can_read(alice):
     nowhere = client.get("/api/no-such-thing/")
     assert nowhere.status_code == 404
     assert nowhere.json()["error"] == "There is no API endpoint at /api/no-such-thing/."
+    # Found by the schema fuzzing: a negative id matches no route, and a newline in the
+    # rest of the path slipped past the catch-all, which answered Django's HTML page.
+    for odd in ("/api/services/-72341470196/variables/A%0AB/", "/api/%0A/", "/api/x%0D%0Ay/"):
+        answer = client.delete(odd)
+        assert answer.status_code == 404, odd
+        assert answer.json()["error"].startswith("There is no API endpoint at /api/"), odd
     bad = client.post("/api/services/", {"name": "Web App", "repository_url": "ftp://x"}, format="json")
     assert bad.status_code == 400
     assert "not a valid service name" in bad.json()["error"]
