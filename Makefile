@@ -56,6 +56,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) scripts/check-test-waits.py
+	$(PY) scripts/check-test-engine.py
 
 # Backup, restore and upgrade (README, "Running it on a server"). They read the
 # settings as the processes do: /etc/m3o/m3o.env (M3O_ENV_FILE), var/local.env, the environment.

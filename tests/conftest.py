@@ -6,10 +6,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from contextlib import suppress
 from pathlib import Path
 
-import docker
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -18,6 +16,7 @@ from django.test import override_settings
 from deployments.models import Deployment, LogLine
 from tests.browser import browser, page  # noqa: F401  (one Chromium for the whole run)
 from tests.db_flush import _flush_by_delete  # noqa: F401  (emptying tables after a test, fast)
+from tests.own import clean_engine
 from tests.fakes.dns import _fake_dns_server, fake_dns  # noqa: F401  (custom domains resolve here)
 from tests.proxy import ingress_proxy, localhost_names  # noqa: F401  (the tests' own proxy)
 from tests.waiting import eventually
@@ -212,33 +211,12 @@ def engine_clean_up():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _engine_clean_up_at_the_end():
+def _engine_clean_up_at_both_ends():
+    # At the start too: a fresh test database gives out ids from 1 again, and what a killed
+    # earlier run of this platform left would carry the same ids as this run's (tests/own.py).
+    clean_engine()
     yield
     clean_engine()
-
-
-def clean_engine() -> None:
-    """Remove every container, network and app image of this test platform."""
-    try:
-        client = docker.from_env()
-    except docker.errors.DockerException:
-        return
-    label = f"org.m3o.platform={settings.PLATFORM_NAME}"
-    # A worker may be removing the same things at the same moment: gone is fine.
-    gone = (docker.errors.NotFound, docker.errors.APIError)
-    for container in client.containers.list(all=True, filters={"label": label}):
-        with suppress(*gone):
-            container.remove(force=True)
-    for network in client.networks.list(filters={"label": label}):
-        with suppress(*gone):
-            network.remove()
-    # The summaries, not images.list(): that inspects each image after listing, and one
-    # pruned in between answers 404.
-    for summary in client.api.images():
-        for tag in summary.get("RepoTags") or ():
-            if tag.startswith(f"{settings.PLATFORM_NAME}-app/"):
-                with suppress(*gone):
-                    client.images.remove(tag, noprune=True)
 
 
 def wait_for(deployment: Deployment, timeout: float = 240) -> Deployment:

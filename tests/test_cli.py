@@ -11,13 +11,12 @@ import threading
 import time
 from pathlib import Path
 
-import docker
 import pytest
 import requests
-from django.conf import settings
 
 from api import tokens, uploads
 from deployments.models import Deployment, Service
+from tests import own
 from tests.conftest import APPS, ROOT
 from tests.waiting import eventually
 
@@ -166,11 +165,9 @@ def test_env_create_run_a_repository_rollback_and_delete(m3o, make_repo):
     service_id = Service.objects.get(name="site").pk
     assert m3o.ok("delete", "site", "--yes").strip() == "site deleted."
     assert not Service.objects.filter(pk=service_id).exists()
-    labels = {"label": [f"org.m3o.platform={settings.PLATFORM_NAME}", f"org.m3o.service={service_id}"]}
     # The worker removes the containers after the delete is committed.
     eventually(
-        # sparse: a full list inspects each container, and one removed in between is a 404.
-        lambda: docker.from_env().containers.list(all=True, sparse=True, filters=labels) == [],
+        lambda: own.containers(service=service_id) == [],
         timeout=60,
         message="the deleted service's containers are still there",
     )

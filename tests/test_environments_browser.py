@@ -2,15 +2,14 @@
 
 import re
 
-import docker
 import pytest
 import requests
-from django.conf import settings
 from playwright.sync_api import expect
 
 from deployments import actions
 from deployments.models import Deployment
 from environments.models import Environment
+from tests import own
 from tests.browser import log_in
 from tests.conftest import log_text, wait_for
 from tests.waiting import eventually
@@ -71,15 +70,9 @@ def test_personal_environment_from_copy_to_deletion(worker, live_server, page, a
     page.get_by_label("Type the environment's name to confirm").fill("dev-alice")
     page.get_by_role("button", name="Delete dev-alice").click()
     expect(page.get_by_text("dev-alice deleted")).to_be_visible()
-    client = docker.from_env()
     # The worker removes what the deleted environment ran, after the deletion is committed.
     eventually(
-        lambda: (
-            # sparse: a full list inspects each container, and one the worker removes in between is a 404.
-            client.containers.list(all=True, sparse=True, filters={"label": f"org.m3o.environment={dev.pk}"})
-            == []
-            and client.networks.list(names=[f"{settings.PLATFORM_NAME}-env-{dev.pk}"]) == []
-        ),
+        lambda: own.containers(environment=dev.pk) == [] and own.networks(dev.pk) == {},
         timeout=60,
         message="the deleted environment's containers or network are still there",
     )

@@ -8,6 +8,7 @@ from django.conf import settings
 from deployments import actions, controls, variables
 from deployments.models import Deployment
 from environments.actions import create_environment, delete_environment
+from tests import own
 from tests.conftest import log_text, wait_for, wait_retired
 from tests.waiting import eventually
 
@@ -17,10 +18,6 @@ State = Deployment.State
 
 def engine():
     return docker.from_env()
-
-
-def label(**kwargs):
-    return {"label": [f"org.m3o.{k}={v}" for k, v in kwargs.items()]}
 
 
 def running(deployment):
@@ -50,7 +47,7 @@ def test_variables_and_secrets_reach_the_container_but_not_the_log(worker, alice
     variables.set_variable(service, "API_TOKEN", "tok-very-secret", secret=True)
     second = running(actions.request_deploy(service, alice))
     assert requests.get(second.url, timeout=5).text == "ticker v1 from the environment"
-    (container,) = engine().containers.list(filters=label(deployment=second.pk))
+    (container,) = own.containers(deployment=second.pk, running=True)
     assert "API_TOKEN=tok-very-secret" in container.attrs["Config"]["Env"]
     assert "tok-very-secret" not in log_text(second)
 
@@ -73,7 +70,7 @@ def test_rollback_runs_the_old_image_without_rebuilding(worker, alice, make_repo
     assert back.commit_sha == first.commit_sha
     second = wait_retired(second)
     assert second.state == State.SUPERSEDED
-    assert engine().containers.list(all=True, filters=label(deployment=second.pk)) == []
+    assert own.containers(deployment=second.pk) == []
 
 
 def test_old_images_are_pruned_and_rolling_back_to_them_is_refused(
@@ -135,7 +132,7 @@ def test_stop_start_and_restart(worker, alice, make_repo):
     first.refresh_from_db()
     assert first.state == State.STOPPED
     # A worker removes the instance right after the stop is committed.
-    eventually(lambda: engine().containers.list(all=True, filters=label(deployment=first.pk)) == [])
+    eventually(lambda: own.containers(deployment=first.pk) == [])
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{first.host_port}/", timeout=2)
     service.refresh_from_db()
@@ -143,7 +140,7 @@ def test_stop_start_and_restart(worker, alice, make_repo):
     assert again.image == first.image
     assert requests.get(again.url, timeout=5).ok
     service.refresh_from_db()
-    (container,) = engine().containers.list(filters=label(deployment=again.pk))
+    (container,) = own.containers(deployment=again.pk, running=True)
     started = container.attrs["State"]["StartedAt"]
     controls.restart(service, alice)
 
@@ -155,7 +152,8 @@ def test_stop_start_and_restart(worker, alice, make_repo):
 
 
 def test_cancel_stops_a_build_and_leaves_nothing(worker, alice, make_repo):
-    deployment = actions.deploy_repository(alice, name="web", repository_url=make_repo("slow-build").url)
+    repo, step = own.slow_build(make_repo)
+    deployment = actions.deploy_repository(alice, name="web", repository_url=repo.url)
     eventually(
         lambda: "a long step begins" in log_text(deployment),
         timeout=120,
@@ -170,7 +168,7 @@ def test_cancel_stops_a_build_and_leaves_nothing(worker, alice, make_repo):
     assert "Stopped: the deployment is cancelled." in log_text(deployment)
     assert "a long step ends" not in log_text(deployment).splitlines()
     eventually(
-        lambda: not long_step_containers(),
+        lambda: not own.build_steps(step),
         timeout=30,
         message="the build's container is still running after the cancel",
     )
@@ -191,17 +189,9 @@ def test_cancel_a_queued_deployment(worker, alice, make_repo, settings):
 def test_deleting_an_environment_removes_its_containers_and_network(worker, alice, make_repo):
     deployment = running(actions.deploy_repository(alice, name="web", repository_url=make_repo("ticker").url))
     environment = deployment.service.environment
-    network = f"{settings.PLATFORM_NAME}-env-{environment.pk}"
-    assert engine().networks.list(names=[network])
+    assert list(own.networks(environment.pk)) == [f"{settings.PLATFORM_NAME}-env-{environment.pk}"]
     delete_environment(environment, alice)
-    eventually(lambda: engine().containers.list(all=True, filters=label(environment=environment.pk)) == [])
-    eventually(lambda: engine().networks.list(names=[network]) == [])
+    eventually(lambda: own.containers(environment=environment.pk) == [])
+    eventually(lambda: own.networks(environment.pk) == {})
     deployment.refresh_from_db()
     assert deployment.state == State.STOPPED
-
-
-def long_step_containers() -> list:
-    """Build containers still in slow-build's 120 s step (the engine names them by command)."""
-    return [
-        c for c in engine().containers.list() if "a long step" in " ".join(c.attrs["Config"]["Cmd"] or [])
-    ]

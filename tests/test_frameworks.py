@@ -9,6 +9,7 @@ from django.conf import settings
 
 from deployments import actions, variables
 from deployments.models import Service
+from tests import own
 from tests.conftest import log_text, wait_for
 
 pytestmark = [pytest.mark.docker]
@@ -126,10 +127,7 @@ def test_a_failing_release_command_leaves_the_old_version_serving(worker, alice,
     service.refresh_from_db()
     assert service.live_deployment_id == first.pk
     answers(first, "hello from release-command v1")
-    leftovers = docker.from_env().containers.list(
-        all=True, filters={"label": f"org.m3o.deployment={second.pk}"}
-    )
-    assert leftovers == []
+    assert own.containers(deployment=second.pk) == []
 
 
 def test_node_app_gets_the_node_its_engines_field_asks_for_and_installs_with_yarn(worker, alice, make_repo):

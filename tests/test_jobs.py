@@ -8,9 +8,7 @@ engine test.
 
 from datetime import UTC, datetime, timedelta
 
-import docker
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from api import tokens
@@ -24,6 +22,7 @@ from environments.actions import add_member, get_or_create_environment
 from environments.models import Environment
 from jobs import actions, schedules
 from jobs.models import CronJob, JobRun
+from tests import own
 from tests.conftest import log_text, make_user, wait_for
 from tests.test_api import api_client
 from tests.test_cli import M3O
@@ -194,9 +193,7 @@ def test_strangers_get_404_viewers_may_look_but_not_add_or_run_and_junk_is_refus
 
 
 def _containers_of(service: Service) -> list:
-    client = docker.from_env()
-    labels = [f"org.m3o.platform={settings.PLATFORM_NAME}", f"org.m3o.service={service.pk}"]
-    return client.containers.list(all=True, filters={"label": labels})
+    return own.containers(service=service.pk)
 
 
 @pytest.mark.docker

@@ -22,6 +22,7 @@ from deployments.models import Deployment, Service
 from deployments.runtime import InstanceSpec, get_runtime, subnets
 from deployments.runtime.docker import network_name
 from environments import actions as env_actions
+from tests import own
 from tests.waiting import eventually
 
 MANY = int(os.environ.get("MANY_ENVIRONMENTS", "300"))
@@ -35,13 +36,6 @@ def sleeper_image(engine_clean_up):
     dockerfile = f'FROM {settings.BASE_IMAGE_PREFIX}/debian:bookworm\nCMD ["sleep", "infinity"]\n'
     docker.from_env().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     return tag
-
-
-def platform_networks() -> dict[str, str]:
-    """{network name: subnet} of this test platform's networks, as the engine has them."""
-    client = docker.from_env()
-    found = client.api.networks(filters={"label": f"org.m3o.platform={settings.PLATFORM_NAME}"})
-    return {n["Name"]: n["IPAM"]["Config"][0]["Subnet"] for n in found if n["IPAM"]["Config"]}
 
 
 def test_the_default_pool_holds_thousands_of_small_networks():
@@ -69,30 +63,32 @@ def test_subnets_in_use_on_the_engine_are_never_picked(settings):
 def test_a_full_pool_is_a_platform_error_with_a_message_for_the_operator(settings, engine_clean_up):
     settings.NETWORK_POOL, settings.NETWORK_PREFIX = "10.181.7.0/28", 29  # room for two networks
     runtime = get_runtime()
+    ids = (990001, 990002, 990003)  # environments no database of the run has
     runtime.ensure_network(990001)
     runtime.ensure_network(990002)
     with pytest.raises(PlatformError) as full:
         runtime.ensure_network(990003)
     assert "NETWORK_POOL=10.181.7.0/28" in str(full.value)
-    assert sorted(platform_networks().values()) == ["10.181.7.0/29", "10.181.7.8/29"]
+    assert sorted(own.networks(*ids).values()) == ["10.181.7.0/29", "10.181.7.8/29"]
     # Removing a network frees its subnet for the next environment.
     runtime.remove_network(990001)
     runtime.ensure_network(990003)
-    assert set(platform_networks()) == {network_name(990002), network_name(990003)}
+    assert set(own.networks(*ids)) == {network_name(990002), network_name(990003)}
 
 
 def test_workers_racing_for_the_last_subnets_each_get_one(settings, engine_clean_up):
     settings.NETWORK_POOL, settings.NETWORK_PREFIX = "10.181.8.0/26", 29  # eight networks
     runtime = get_runtime()
+    ids = range(990010, 990018)  # environments no database of the run has
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(runtime.ensure_network, range(990010, 990018)))
-    made = platform_networks()
+        list(pool.map(runtime.ensure_network, ids))
+    made = own.networks(*ids)
     assert len(made) == 8
     assert len(set(made.values())) == 8
     # The same environment asked for twice at once still has one network.
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(runtime.ensure_network, [990010] * 4))
-    assert len(platform_networks()) == 8
+    assert len(own.networks(*ids)) == 8
 
 
 @pytest.mark.timeout(1500)  # 300 containers on 2 cores: minutes, more on a busy machine
@@ -124,7 +120,8 @@ def test_many_environments_each_run_a_service_on_a_network_of_their_own(alice, w
     with ThreadPoolExecutor(4) as pool:
         instance_ids = list(pool.map(start, services))
     assert all(runtime.state(instance_id).running for instance_id in instance_ids)
-    made = platform_networks()
+    ids = [service.environment_id for service in services]
+    made = own.networks(*ids)
     assert set(made) == {network_name(s.environment_id) for s in services}
     assert len(set(made.values())) == MANY  # no two environments share a subnet
     pool = ipaddress.IPv4Network(settings.NETWORK_POOL)
@@ -137,11 +134,11 @@ def test_many_environments_each_run_a_service_on_a_network_of_their_own(alice, w
         env_actions.delete_environment(service.environment, alice)
     gone = {network_name(s.environment_id) for s in deleted}
     eventually(
-        lambda: not gone & set(platform_networks()),
+        lambda: not gone & set(own.networks(*ids)),
         timeout=120,
-        message=lambda: f"left: {sorted(gone & set(platform_networks()))}",
+        message=lambda: f"left: {sorted(gone & set(own.networks(*ids)))}",
     )
-    assert len(platform_networks()) == MANY - DELETED
+    assert len(own.networks(*ids)) == MANY - DELETED
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(runtime.remove_environment, [s.environment_id for s in services[DELETED:]]))
-    assert not platform_networks()
+        list(pool.map(runtime.remove_environment, ids[DELETED:]))
+    assert own.networks(*ids) == {}

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from deployments import actions
 from deployments.models import Deployment
+from tests import own
 from tests.conftest import log_text, wait_for, wait_retired
 from tests.waiting import eventually
 
@@ -23,7 +24,7 @@ def engine():
 
 
 def containers_of(deployment):
-    return engine().containers.list(all=True, filters={"label": f"org.m3o.deployment={deployment.pk}"})
+    return own.containers(deployment=deployment.pk)
 
 
 def assert_running_and_answers(deployment, text):
@@ -143,13 +144,9 @@ def test_failed_redeploy_leaves_the_old_deployment_serving(worker, alice, make_r
 
 
 def assert_nothing_left(deployment):
-    assert containers_of(deployment) == []
-    label = f"org.m3o.platform={settings.PLATFORM_NAME}"
-    assert engine().networks.list(filters={"label": label}) == [], "a network was left behind"
+    """No container, image or environment network of the deployment, and no checkout."""
+    assert own.left_of(deployment) == {"containers": [], "images": [], "networks": []}
     assert not list(settings.WORKSPACE_DIR.glob(f"d{deployment.pk}-*")), "the checkout was left behind"
-    assert not engine().images.list(
-        name=f"{settings.PLATFORM_NAME}-app/s{deployment.service_id}:d{deployment.pk}"
-    )
 
 
 @pytest.mark.parametrize(
@@ -224,14 +221,15 @@ def test_build_over_the_time_limit_is_stopped(
     impatient_worker, transactional_db, settings, engine_clean_up, alice, make_repo
 ):
     settings.DEPLOY_QUEUE = impatient_worker.queue
-    deployment = deploy(alice, make_repo("slow-build"))
+    repo, step = own.slow_build(make_repo)
+    deployment = deploy(alice, repo)
     assert deployment.state == "failed"
     assert deployment.failure_reason == "The build timed out after 20 s and was stopped."
     assert "a long step begins" in log_text(deployment)
     assert "a long step ends" not in log_text(deployment).splitlines()
     assert_nothing_left(deployment)
     # The engine stopped the build too: no container is still sleeping through the step.
-    eventually(lambda: not long_step_containers(), timeout=30, message="the build's container still runs")
+    eventually(lambda: not own.build_steps(step), timeout=30, message="the build's container still runs")
 
 
 def test_worker_killed_mid_build_is_reaped(
@@ -239,7 +237,8 @@ def test_worker_killed_mid_build_is_reaped(
 ):
     doomed = worker_factory("doomed")
     settings.DEPLOY_QUEUE = doomed.queue
-    deployment = actions.deploy_repository(alice, name="web", repository_url=make_repo("slow-build").url)
+    repo, step = own.slow_build(make_repo)
+    deployment = actions.deploy_repository(alice, name="web", repository_url=repo.url)
     eventually(
         lambda: "a long step begins" in log_text(deployment),
         timeout=120,
@@ -257,7 +256,7 @@ def test_worker_killed_mid_build_is_reaped(
     assert "worker running this deployment stopped" in deployment.failure_reason
     assert deployment.log_complete
     eventually(lambda: containers_of(deployment) == [], timeout=30, message="its containers are still there")
-    eventually(lambda: not long_step_containers(), timeout=30, message="the build's container still runs")
+    eventually(lambda: not own.build_steps(step), timeout=30, message="the build's container still runs")
     # A second delivery of the same task finds nothing to do.
     from deployments import pipeline
 
@@ -336,10 +335,3 @@ def test_two_removals_of_one_container_both_succeed(engine_clean_up):
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-
-
-def long_step_containers() -> list:
-    """Build containers still in slow-build's 120 s step (the engine names them by command)."""
-    return [
-        c for c in engine().containers.list() if "a long step" in " ".join(c.attrs["Config"]["Cmd"] or [])
-    ]

@@ -2,7 +2,6 @@
 network, so installations sharing an engine never touch each other")."""
 
 import uuid
-from contextlib import suppress
 
 import docker
 import pytest
@@ -13,6 +12,7 @@ from deployments.models import Deployment, Service
 from deployments.runtime.base import InstanceSpec
 from deployments.runtime.docker import DockerRuntime, network_name
 from environments.models import Environment
+from tests.own import clean_engine
 
 pytestmark = [pytest.mark.docker]
 
@@ -62,20 +62,4 @@ def test_one_installations_reconciler_leaves_anothers_containers_networks_and_im
         assert their_image in engine.images.get(their_image).tags
         assert engine.containers.list(all=True, filters={"id": our_container}) == []
     finally:
-        remove_everything_of(engine, theirs)
-
-
-def remove_everything_of(engine, platform: str) -> None:
-    """The neighbour's things, found by its label and names (clean_engine removes only ours)."""
-    label = {"label": f"org.m3o.platform={platform}"}
-    for found in engine.containers.list(all=True, filters=label):
-        with suppress(docker.errors.APIError):
-            found.remove(force=True)
-    for found in engine.networks.list(filters=label):
-        with suppress(docker.errors.APIError):
-            found.remove()
-    for summary in engine.api.images():
-        for tag in summary.get("RepoTags") or ():
-            if tag.startswith(f"{platform}-app/"):
-                with suppress(docker.errors.APIError):
-                    engine.images.remove(tag, noprune=True)
+        clean_engine(theirs)  # the neighbour's things (the fixture's clean-up removes only ours)

@@ -20,6 +20,7 @@ from deployments import actions, controls, reconcile
 from deployments.models import Deployment, Instance, Process, Service
 from deployments.pipeline import process_spec
 from deployments.runtime import get_runtime
+from tests import own
 from tests.conftest import log_text, wait_for
 from tests.test_api import api_client
 from tests.test_cli import M3O
@@ -30,9 +31,7 @@ State = Deployment.State
 
 
 def containers_of(deployment: Deployment) -> list:
-    found = docker.from_env().containers.list(
-        all=True, filters={"label": f"org.m3o.deployment={deployment.pk}"}
-    )
+    found = own.containers(deployment=deployment.pk)
     return sorted(found, key=lambda c: c.labels.get("org.m3o.process", ""))
 
 
@@ -121,7 +120,7 @@ def test_web_worker_and_release_run_and_the_worker_is_supervised(
     stray = get_runtime().start(process_spec(service, deployment.pk, deployment.image, worker_type, 1))
     reconcile.reconcile()
     assert [c.id for c in containers_of(deployment)] == [web.id, after.container_id]
-    assert stray.id not in [c.id for c in docker.from_env().containers.list(all=True)]
+    assert docker.from_env().containers.list(all=True, filters={"id": stray.id}) == []
 
     # A restart restarts the worker too, as it does the web. (The engine's own restarts of the
     # crashing worker send no "restart" event; a restart asked of it does.)

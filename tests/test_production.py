@@ -19,13 +19,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import docker
 import pytest
 import requests
 from django.conf import settings
 from django.db import connection
 
 from tests.conftest import APPS, ROOT
+from tests.own import clean_engine
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.docker
@@ -226,7 +226,7 @@ def production(django_db_setup, django_db_blocker):
                     os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
         if prod.redis and prod.redis.poll() is None:
             prod.stop_redis()
-        _clean_engine(prod.platform)
+        clean_engine(prod.platform)
         _psql(f'drop database if exists "{prod_db}" with (force)')
         shutil.rmtree(base, ignore_errors=True)
 
@@ -235,19 +235,6 @@ def _logs(prod: Production) -> str:
     return "".join(
         f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted((prod.var / "log").glob("*.log"))
     )
-
-
-def _clean_engine(platform: str) -> None:
-    client = docker.from_env()
-    label = f"org.m3o.platform={platform}"
-    for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
-    for network in client.networks.list(filters={"label": label}):
-        network.remove()
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(f"{platform}-app/"):
-                client.images.remove(tag, noprune=True)
 
 
 def test_install_writes_the_keys_once_into_a_root_only_file(production):

@@ -15,13 +15,13 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from django.conf import settings
 from django.utils import timezone
 
 from deployments import actions, controls, reconcile
 from deployments.models import Deployment, Service
 from environments.actions import get_or_create_environment
 from ingress.names import service_url
+from tests import own
 from tests.conftest import ROOT, database_url, log_text, wait_for
 from tests.proxy import free_port
 from tests.waiting import eventually
@@ -34,17 +34,11 @@ def engine():
     return docker.from_env()
 
 
-def ours() -> dict[str, int]:
-    """Everything of this platform on the engine and on disk, counted by label and name."""
-    label = {"label": f"org.m3o.platform={settings.PLATFORM_NAME}"}
-    prefix = f"{settings.PLATFORM_NAME}-app/"
-    workspace = Path(settings.WORKSPACE_DIR)
-    return {
-        "containers": len(engine().containers.list(all=True, filters=label)),
-        "networks": len(engine().networks.list(filters=label)),
-        "images": sum(tag.startswith(prefix) for image in engine().images.list() for tag in image.tags),
-        "checkouts": len(list(workspace.glob("d*-*"))) if workspace.is_dir() else 0,
-    }
+def about(changes: list[str], *deployments: Deployment) -> list[str]:
+    """The changes of a reconciler pass that name these deployments (a pass also removes
+    what earlier tests left, which is not this test's business)."""
+    ids = "|".join(str(deployment.pk) for deployment in deployments)
+    return [change for change in changes if re.search(rf"\bdeployment (?:{ids})\b", change)]
 
 
 def own_image(repo):
@@ -86,7 +80,7 @@ def test_an_app_that_exits_at_once_fails_as_its_own_error_every_time(worker, ali
         text = log_text(deployment)
         assert "bye from exit-at-once" in text
         assert "retrying" not in text
-    assert engine().containers.list(all=True, filters={"label": f"org.m3o.service={service.pk}"}) == []
+    assert own.containers(service=service.pk) == []
 
 
 def test_a_platform_error_past_its_budget_fails_and_deploy_wait_says_so(
@@ -108,10 +102,9 @@ def test_a_platform_error_past_its_budget_fails_and_deploy_wait_says_so(
 def test_a_killed_worker_leaves_every_deployment_final_and_nothing_unowned(
     worker_factory, transactional_db, settings, engine_clean_up, alice, make_repo
 ):
-    before = ours()
     doomed = worker_factory("doomed-mid-build")
     settings.DEPLOY_QUEUE = doomed.queue
-    repo = make_repo("slow-build")
+    repo, step = own.slow_build(make_repo)
     deployment = actions.deploy_repository(alice, name="web", repository_url=repo.url)
     eventually(
         lambda: "a long step begins" in log_text(deployment),
@@ -125,20 +118,18 @@ def test_a_killed_worker_leaves_every_deployment_final_and_nothing_unowned(
 
     assert len(checkout()) == 1  # the killed worker's, left behind
     eventually(lambda: actions.reap_stale_deployments(stale_after=2) == [deployment.pk], timeout=30)
-    # A new worker's first pass removes what the killed one left. (Checkouts an earlier
-    # test left go too; only this test's own is counted.)
-    engine_before = {k: v for k, v in before.items() if k != "checkouts"}
 
-    def engine_now() -> dict[str, int]:
-        return {k: v for k, v in ours().items() if k != "checkouts"}
+    # A new worker's first pass removes what the killed one left of this deployment.
+    def left() -> dict[str, list[str]]:
+        return {
+            **own.left_of(deployment),
+            "build steps": own.build_steps(step),
+            "checkouts": [p.name for p in checkout()],
+        }
 
     successor = worker_factory("successor", RECONCILE_AT_START="1")
     try:
-        eventually(
-            lambda: engine_now() == engine_before and not checkout(),
-            timeout=60,
-            message=lambda: f"{engine_now()} != {engine_before}, checkout: {checkout()}",
-        )
+        eventually(lambda: not any(left().values()), timeout=60, message=lambda: f"left: {left()}")
         assert f"removed the checkout d{deployment.pk}-" in successor.log_path.read_text()
     finally:
         successor.stop()
@@ -158,8 +149,7 @@ def test_after_every_container_is_removed_by_hand_each_service_comes_back_at_its
     addresses = [service_url(web.service), service_url(api.service)]
     for url in addresses:
         assert "hello from static-site" in requests.get(url, timeout=5).text
-    label = {"label": f"org.m3o.platform={settings.PLATFORM_NAME}"}
-    for container in engine().containers.list(all=True, filters=label):
+    for container in own.containers(service=web.service_id) + own.containers(service=api.service_id):
         container.remove(force=True)
     assert requests.get(addresses[0], timeout=10).status_code == 502
 
@@ -176,8 +166,8 @@ def test_after_every_container_is_removed_by_hand_each_service_comes_back_at_its
         assert deployment.state == State.RUNNING
         container = engine().containers.get(deployment.instance_id)
         assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-    # The next pass has nothing to start or remove (it may find other tests' leftovers).
-    assert not [change for change in reconcile.reconcile() if "deployment" in change]
+    # The next pass has nothing to start or remove of them.
+    assert about(reconcile.reconcile(), web, api) == []
 
 
 def test_an_engine_error_during_stop_and_delete_is_repaired_by_the_next_pass(
@@ -205,12 +195,12 @@ def test_an_engine_error_during_stop_and_delete_is_repaired_by_the_next_pass(
     assert f"removed instance {deleted.instance_id[:12]} of deployment {deleted.pk}" in changes
     for gone in (stopped, deleted):
         assert engine().containers.list(all=True, filters={"id": gone.instance_id}) == []
-    assert engine().images.list(name=f"{settings.PLATFORM_NAME}-app/s{deleted.service_id}") == []
+    assert own.images(deleted.service_id) == []
     stopped.refresh_from_db()
     assert (stopped.state, stopped.retired_at is not None) == (State.STOPPED, True)
     assert engine().containers.get(kept.instance_id).status == "running"
     assert "hello from static-site" in requests.get(kept.url, timeout=5).text
-    assert not [change for change in reconcile.reconcile() if "deployment" in change]
+    assert about(reconcile.reconcile(), kept, stopped, deleted) == []
 
 
 @pytest.fixture
