@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from deployments import repo_config
 from deployments.models import Deployment, HealthEvent, LogLine, Service
 from deployments.queries import service_state
 from environments.access import role_of
@@ -105,6 +106,7 @@ class ServiceSerializer(serializers.ModelSerializer):
     newest_deployment = serializers.SerializerMethodField()
     address = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
+    health_check_from_repository = serializers.SerializerMethodField()
 
     class Meta:
         model = Service
@@ -113,7 +115,7 @@ class ServiceSerializer(serializers.ModelSerializer):
             "start_command", "build_command", "predeploy_command", "health_check_path",
             "health_check_status", "health_check_interval", "health_check_timeout",
             "health_check_start_period", "health_check_threshold", "stop_grace_period",
-            "state", "live_deployment", "address", "url", "created_at",
+            "health_check_from_repository", "state", "live_deployment", "address", "url", "created_at",
             "status", "newest_deployment",
         ]  # fmt: skip
         read_only_fields = fields
@@ -147,6 +149,12 @@ class ServiceSerializer(serializers.ModelSerializer):
         from ingress.addresses import host_of
 
         return host_of(service)
+
+    @extend_schema_field(serializers.DictField())
+    def get_health_check_from_repository(self, service) -> dict:
+        """The health settings the live deployment's m3o.toml sets, {setting: value}: these win over
+        the service's own while it does (deployments/repo_config.py)."""
+        return repo_config.from_repository(service)
 
     def get_url(self, service) -> str:
         from ingress.names import service_url

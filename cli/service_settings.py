@@ -85,10 +85,20 @@ def settings(ctx: Context, service, environment, **options) -> None:
     if ctx.json:
         output.as_json(found)
         return
+    # The live deployment's m3o.toml wins over these (an older server does not say).
+    repository = found.get("health_check_from_repository") or {}
     for _, field, label in _FIELDS:
-        click.echo(f"{label + ':':20} {found.get(field) if found.get(field) not in (None, '') else '-'}")
+        value = found.get(field) if found.get(field) not in (None, "") else "-"
+        override = (
+            f"  (m3o.toml in the repository says {repository[field]}, which wins)"
+            if field in repository
+            else ""
+        )
+        click.echo(f"{label + ':':20} {value}{override}")
     if changes:
         click.echo("Saved: the next deployment uses them.")
+        for field in sorted(set(changes) & set(repository)):
+            click.echo(f"While the repository's m3o.toml sets {field}, it wins over this setting.")
 
 
 @cli.command("health")

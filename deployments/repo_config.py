@@ -89,6 +89,12 @@ def _combine(service: Service, repository: dict) -> HealthCheck:
     return HealthCheck(**values, from_repository=tuple(key for key in FIELDS if key in repository))
 
 
+def current(service: Service) -> HealthCheck:
+    """The check the service's instances get now: its live deployment's, else its settings'."""
+    live = service.live_deployment
+    return _combine(service, (live.repository_health_check if live else None) or {})
+
+
 def grace_period(service: Service, deployment_id: int) -> int:
     """Seconds between SIGTERM and SIGKILL for the deployment's instances."""
     repository = (
@@ -210,6 +216,6 @@ def _line(text: str, key: str, *, top: bool = False) -> str:
     if len(key) > 100:
         return ""
     heading = re.escape(key) if top else rf"(?:{TABLE}\.)?{re.escape(key)}"
-    pattern = re.compile(rf"^\s*(?:\[\s*{heading}\s*\]|{heading}\s*[=.])", re.MULTILINE)
+    pattern = re.compile(rf"^[ \t]*(?:\[[ \t]*{heading}[ \t]*\]|{heading}[ \t]*[=.])", re.MULTILINE)
     match = pattern.search(text)
     return f" line {text.count(chr(10), 0, match.start()) + 1}" if match else ""

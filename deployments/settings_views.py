@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from deployments import service_settings
+from deployments import repo_config, service_settings
 from deployments.access import services_for
 from deployments.actions import ActionError
 from environments.access import ADMIN
@@ -66,10 +66,16 @@ class SettingsForm(forms.Form):
     # An uploaded service keeps its folder and its name: those two are shown, not edited.
     UPLOAD_FIXED = ("name", "repository_url")
 
-    def __init__(self, *args, uploaded: bool = False, **kwargs):
+    def __init__(self, *args, uploaded: bool = False, repository: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         for field in self.UPLOAD_FIXED if uploaded else ():
             self.fields[field].disabled = True
+        # What the live deployment's m3o.toml sets is shown, and changed there, not here.
+        self.repository = repository or {}
+        for field, value in self.repository.items():
+            self.fields[field].disabled = True
+            self.initial[field] = value
+            self.fields[field].help_text = "Set by m3o.toml in the repository: change it there"
 
 
 class DeleteForm(forms.Form):
@@ -82,10 +88,11 @@ def _initial(service) -> dict:
 
 def _page(request, service, form=None, delete_form=None, status=200):
     uploaded = service_settings.is_upload(service)
+    repository = repo_config.from_repository(service)
     context = {
         "service": service,
         "uploaded": uploaded,
-        "form": form or SettingsForm(initial=_initial(service), uploaded=uploaded),
+        "form": form or SettingsForm(initial=_initial(service), uploaded=uploaded, repository=repository),
         "delete_form": delete_form or DeleteForm(),
     }
     return render(request, "deployments/settings.html", context, status=status)
@@ -97,13 +104,15 @@ def settings_page(request, service_id: int):
     if request.method != "POST":
         return _page(request, service)
     uploaded = service_settings.is_upload(service)
-    form = SettingsForm(request.POST, initial=_initial(service), uploaded=uploaded)
+    repository = repo_config.from_repository(service)
+    form = SettingsForm(request.POST, initial=_initial(service), uploaded=uploaded, repository=repository)
     if form.is_valid():
         try:
             data = dict(form.cleaned_data)
             data["health_check_status"] = data.get("health_check_status") or None
             if data.get("stop_grace_period") is None:
                 data["stop_grace_period"] = service_settings.DEFAULT_GRACE
+            data |= dict.fromkeys(repository)  # None: the service's own setting stays as it is
             changed = service_settings.change_settings(service, request.user, **data)
         except ActionError as exc:
             form.add_error(None, str(exc))
