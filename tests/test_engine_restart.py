@@ -7,12 +7,13 @@ It must never run with `--bridge=none`: dockerd then deletes the host's docker0,
 the machine's own engine needs.
 """
 
+import ipaddress
 import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import docker
@@ -26,9 +27,30 @@ from tests.waiting import eventually
 
 pytestmark = [pytest.mark.docker]
 State = Deployment.State
+DEFAULT_NETWORKS = {"host", "none", "bridge"}
 BASE_IMAGE = "m3o-base/static:bookworm"  # the smallest base image; the app below builds on it
-# A range of its own: the module's networks never overlap the shared engine's bridges.
-NETWORK_POOL = "10.176.0.0/20"
+# Ranges of its own: the module's networks never overlap the shared engine's bridges.
+NETWORK_POOLS = [f"10.{second}.0.0/20" for second in range(176, 180)]
+
+
+def routed() -> list[ipaddress.IPv4Network]:
+    """The host's routes: a bridge another engine left behind keeps its route until removed."""
+    answer = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=True)
+    found = []
+    for line in answer.stdout.splitlines():
+        with suppress(ValueError):
+            found.append(ipaddress.IPv4Network(line.split()[0]))
+    return found
+
+
+def free_pool() -> str:
+    """A pool no route on the host overlaps: a subnet picked from it that a stale bridge also
+    routes would send the health checks to that bridge, and the app would seem never to answer."""
+    taken = routed()
+    for pool in NETWORK_POOLS:
+        if not any(ipaddress.IPv4Network(pool).overlaps(route) for route in taken):
+            return pool
+    raise AssertionError(f"every one of {NETWORK_POOLS} meets a route on this host: {taken}")
 
 
 class Engine:
@@ -82,7 +104,7 @@ class Engine:
 def own_bridge():
     """A bridge for the engine's default network, on an address of its own."""
     name = f"m3ob{secrets.token_hex(4)}"
-    address = f"10.177.{secrets.randbelow(256)}.1/24"
+    address = f"10.183.{secrets.randbelow(256)}.1/24"
     subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
     try:
         subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
@@ -104,8 +126,14 @@ def own_engine():  # engine-wide: the module's own engine
                            capture_output=True)  # fmt: skip
             assert saved.wait() == 0
             yield engine
-            for container in engine.client().containers.list(all=True):
+            client = engine.client()
+            for container in client.containers.list(all=True):
                 container.remove(force=True)
+            # A network removed by its engine takes its bridge and route along; a stopped
+            # engine leaves them on the host for good.
+            for network in client.networks.list():
+                if network.name not in DEFAULT_NETWORKS:
+                    network.remove()
         finally:
             engine.stop()
             unmount_under(root)
@@ -123,10 +151,9 @@ def unmount_under(root: Path) -> None:
 def everything(engine: Engine) -> dict[str, list[str]]:  # engine-wide: the module's own engine
     """What the engine holds besides the base image: the whole engine is this test's."""
     client = engine.client()
-    defaults = {"host", "none", "bridge"}
     return {
         "containers": sorted(c.id for c in client.containers.list(all=True)),
-        "networks": sorted(n.name for n in client.networks.list() if n.name not in defaults),
+        "networks": sorted(n.name for n in client.networks.list() if n.name not in DEFAULT_NETWORKS),
         "images": sorted(t for i in client.images.list() for t in i.tags if t != BASE_IMAGE),
     }
 
@@ -137,7 +164,7 @@ def test_an_engine_restart_mid_build_ends_final_with_nothing_unowned(
     before = everything(own_engine)
     assert before["containers"] == before["networks"] == before["images"] == []
     worker = worker_factory(
-        "engine-restart", DOCKER_HOST=own_engine.host, NETWORK_POOL=NETWORK_POOL, DEPLOY_MAX_RETRIES="4"
+        "engine-restart", DOCKER_HOST=own_engine.host, NETWORK_POOL=free_pool(), DEPLOY_MAX_RETRIES="4"
     )
     settings.DEPLOY_QUEUE = worker.queue
     try:

@@ -17,6 +17,7 @@ import docker
 import requests
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
 from docker.types import EndpointConfig, IPAMConfig, IPAMPool, LogConfig
 from docker.utils import tar
 from docker.utils.json_stream import json_stream
@@ -411,6 +412,22 @@ class DockerRuntime:
             # between ensure_network() and create(): make it again, once.
             return self._start(spec)
 
+    def _create(self, image: str, *, name: str, **options) -> Container:
+        """Create the container; one left under its name goes first.
+
+        The name is this replica's alone (platform, deployment, process type, index), so a
+        container holding it is what an earlier attempt left when the engine went away
+        before it could be removed (a retried deploy, a start by the reconciler).
+        """
+        try:
+            return self.client.containers.create(image, name=name, **options)
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+        with suppress(NotFound):
+            self.client.containers.get(name).remove(force=True)
+        return self.client.containers.create(image, name=name, **options)
+
     def _start(self, spec: InstanceSpec) -> Instance:
         network = self.ensure_network(spec.environment_id)
         variables = {**spec.variables, "PORT": str(spec.port)}
@@ -419,7 +436,7 @@ class DockerRuntime:
         if not web:
             name += f"-{spec.process}-{spec.index + 1}"
         with _engine_errors("starting the container"), _no_command(spec):
-            container = self.client.containers.create(
+            container = self._create(
                 spec.image,
                 name=name,
                 detach=True,
