@@ -7,7 +7,7 @@ from api import views_domains as domains
 from api import views_environments as e
 from api import views_jobs as j
 from api import views_services as s
-from api.views_processes import ServiceProcesses
+from api.views_processes import ServiceProcesses, ServiceScale
 
 _SERVICE = "services/<int:service_id>/"
 _ENVIRONMENT = "environments/<int:environment_id>/"
@@ -35,6 +35,7 @@ urlpatterns = [
     path("services/upload/", s.ServiceUpload.as_view(), name="api-service-upload"),
     path(_SERVICE, s.ServiceDetail.as_view(), name="api-service"),
     path(_SERVICE + "processes/", ServiceProcesses.as_view(), name="api-service-processes"),
+    path(_SERVICE + "scale/", ServiceScale.as_view(), name="api-service-scale"),
     *[
         path(
             _SERVICE + f"{control}/", s.ServiceAction.as_view(control=control), name=f"api-service-{control}"

@@ -6,7 +6,8 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 
 from api.views_services import service_for
-from deployments import processes
+from deployments import processes, scaling
+from environments.access import DEPLOY
 
 
 class InstanceSerializer(serializers.Serializer):
@@ -49,3 +50,19 @@ class ServiceProcesses(generics.GenericAPIView):
         """The process types of what runs now (empty when nothing runs), web first."""
         service = service_for(request, service_id)
         return Response(ProcessSerializer(processes.for_service(service), many=True).data)
+
+
+class ServiceScale(generics.GenericAPIView):
+    serializer_class = ProcessSerializer
+    pagination_class = None
+
+    @extend_schema(
+        request={"application/json": {"type": "object", "additionalProperties": {"type": "integer"}}},
+        responses={202: ProcessSerializer(many=True)},
+    )
+    def post(self, request, service_id: int):
+        """Set the replicas of process types of what runs now; a worker starts and stops them
+        (web replicas health-gated in, drained out). Answers with the process types as they are."""
+        service = service_for(request, service_id, DEPLOY)
+        scaling.scale(service, request.user, request.data)
+        return Response(ProcessSerializer(processes.for_service(service), many=True).data, status=202)

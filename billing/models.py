@@ -26,6 +26,7 @@ class Plan(models.Model):
     max_concurrent_builds = models.PositiveIntegerField()
     build_minutes_per_month = models.PositiveIntegerField()
     max_cron_jobs = models.PositiveIntegerField(default=5, help_text="Cron jobs, all the owner's services")
+    max_replicas = models.PositiveIntegerField(default=2, help_text="Replicas per process type of a service")
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -19,6 +19,7 @@ PLANS = [
         "max_concurrent_builds": 1,
         "build_minutes_per_month": 500,
         "max_cron_jobs": 3,
+        "max_replicas": 2,
         "position": 0,
     },
     {
@@ -33,6 +34,7 @@ PLANS = [
         "max_concurrent_builds": 2,
         "build_minutes_per_month": 1000,
         "max_cron_jobs": 10,
+        "max_replicas": 5,
         "position": 1,
     },
     {
@@ -47,6 +49,7 @@ PLANS = [
         "max_concurrent_builds": 4,
         "build_minutes_per_month": 5000,
         "max_cron_jobs": 50,
+        "max_replicas": 10,
         "position": 2,
     },
 ]

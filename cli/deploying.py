@@ -1,4 +1,4 @@
-"""Deploying and running: run, logs, ps, rollback, cancel, stop, start, restart, delete."""
+"""Deploying and running: run, logs, ps, ps:scale, rollback, cancel, stop, start, restart, delete."""
 
 from __future__ import annotations
 
@@ -196,6 +196,34 @@ def ps(ctx: Context, service, environment) -> None:
     ]
     columns = [("TYPE", "type"), ("INSTANCES", "instances"), ("STATE", "state"), ("RESTARTS", "restarts")]
     output.table(shown, [*columns, ("COMMAND", "command")], f"{found['name']} is not running.")
+
+
+@cli.command(name="ps:scale")
+@click.argument("service")
+@click.argument("counts", nargs=-1, required=True)
+@env_option
+@json_option
+@pass_context
+def ps_scale(ctx: Context, service, counts, environment) -> None:
+    """Run COUNTS replicas of SERVICE's process types: `m3o ps:scale api web=3 worker=1`."""
+    wanted = {}
+    for count in counts:
+        name, equals, number = count.partition("=")
+        if not equals or not name:
+            raise CliError(f"{count!r} is not TYPE=REPLICAS, e.g. web=3.")
+        try:
+            wanted[name] = int(number)
+        except ValueError:
+            raise CliError(f"{count!r}: the replicas must be a whole number, e.g. web=3.") from None
+    found = ctx.service(service, environment)
+    rows = ctx.api.post(f"services/{found['id']}/scale/", wanted)
+    if ctx.json:
+        output.as_json(rows)
+        return
+    said = ", ".join(f"{name}={number}" for name, number in wanted.items())
+    click.echo(
+        f"Scaling {found['name']} to {said}; `m3o ps {found['name']}` shows the replicas as they start."
+    )
 
 
 @cli.command()

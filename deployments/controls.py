@@ -127,18 +127,21 @@ def restart_instance(service_id: int, instance_id: str) -> None:
     host_port = get_runtime().restart(instance_id)
     # Published again at start: the port on the host may be another one now.
     Deployment.objects.filter(instance_id=instance_id).update(host_port=host_port)
+    _restart_other_processes(service_id, instance_id)
     sync_quietly()  # a restarted container may come back at another address on its network
-    _restart_other_processes(service_id)
 
 
-def _restart_other_processes(service_id: int) -> None:
-    """The worker, clock, ... instances restart with the web, as `heroku restart` restarts every dyno."""
-    from deployments.processes import containers
+def _restart_other_processes(service_id: int, first: str) -> None:
+    """The other web replicas, worker, clock, ... instances restart with the first, as `heroku
+    restart` restarts every dyno (one at a time: the other web replicas serve meanwhile)."""
+    from deployments.models import Instance
     from deployments.runtime import get_runtime
 
     deployment_id = Service.objects.values_list("live_deployment_id", flat=True).get(pk=service_id)
-    for container in containers(deployment_id, besides_web=True):
-        get_runtime().restart(container)
+    rows = Instance.objects.filter(process__deployment_id=deployment_id).exclude(container_id="")
+    for row in rows.exclude(container_id=first).exclude(state=Instance.State.DRAINING):
+        host_port = get_runtime().restart(row.container_id)
+        Instance.objects.filter(pk=row.pk).update(host_port=host_port)
 
 
 def cancel(deployment: Deployment, user) -> None:

@@ -292,6 +292,7 @@ class Instance(models.Model):
         RESTARTING = "restarting"  # exited; the engine starts it again after a backoff
         EXITED = "exited"
         GONE = "gone"  # not on the engine: the reconciler starts it again
+        DRAINING = "draining"  # out of the ingress, stopped once the requests it has are answered
 
     process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="instances")
     index = models.PositiveSmallIntegerField(default=0)  # the replica's number
@@ -305,6 +306,14 @@ class Instance(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     seen_at = models.DateTimeField(null=True, blank=True)
+    # A web replica gets requests once it answered its health check (ingress/routes.py):
+    # set as it goes live, cleared before it is drained and stopped.
+    routed = models.BooleanField(default=False)
+    # The health monitor's view of this replica, as Deployment's fields are of replica 0's deployment.
+    health_failures = models.PositiveSmallIntegerField(default=0)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_restarted_at = models.DateTimeField(null=True, blank=True)
+    unhealthy_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["process", "index"], name="instance_per_replica")]

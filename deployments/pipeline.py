@@ -32,7 +32,9 @@ from deployments import (
     node_versions,
     release,
     repo_config,
+    rolling,
     runtime_logs,
+    scaling,
     source,
     tenant_disk,
     variables,
@@ -202,6 +204,7 @@ def _reuse_image(run: Run) -> str:
         commit_author=earlier.commit_author,
     )
     copy_processes(earlier, run.deployment)
+    scaling.inherit(run.service, run.deployment)
     repo_config.copy(earlier, run.deployment, run.log.write)
     run.log.write(
         f"==> Using the image of deployment #{earlier.pk} (commit {earlier.short_sha}), without rebuilding"
@@ -245,6 +248,7 @@ def _clone_and_build(run: Run) -> str:
     run.log.write(f"==> {build.describe(plan)}")
     run.suggestion = plan.suggestion
     declare(deployment, plan.processes)
+    scaling.inherit(service, deployment)
     check_deploy(service, deployment, source.source_dir(checkout, ""), run.log.write)  # or refuses
     if plan.node_request:
         _resolve_node(run, *plan.node_request)
@@ -332,6 +336,7 @@ def _start(run: Run, image: str) -> None:
             raise UserError(f"{exc} {hint}") from None
         raise
     run.log.write(f"==> Healthy after {seconds:.1f} s")
+    rolling.start_replicas(run)  # web replicas 2..N; beside a live deployment, one at a time
     _start_others(run, image)
 
 
@@ -432,7 +437,7 @@ def _switch(run: Run) -> None:
     went_live, retire = _take_over(run)
     if not went_live:
         run.log.write("==> A newer deployment went live meanwhile; this one is not switched in.")
-        for container in [run.instance.id, *containers(run.deployment.pk, besides_web=True)]:
+        for container in {run.instance.id, *containers(run.deployment.pk)}:
             run.runtime.remove(container)
         gone(run.deployment.pk)
         Deployment.objects.filter(pk=run.deployment.pk).update(retired_at=timezone.now())
@@ -475,7 +480,7 @@ def retire(deployment_id: int | None, service_id: int) -> None:
             pk=deployment_id, state=State.SUPERSEDED, retired_at__isnull=True
         ).first()
         if retired is not None:
-            for container in [retired.instance_id, *containers(retired.pk, besides_web=True)]:
+            for container in {retired.instance_id, *containers(retired.pk)} - {""}:
                 runtime.remove(container)
             gone(retired.pk)
             Deployment.objects.filter(pk=retired.pk).update(retired_at=timezone.now())

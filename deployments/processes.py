@@ -93,9 +93,9 @@ def observe(runtime: Runtime) -> int:
     close_old_connections()
     try:
         instances = list(
-            Instance.objects.filter(process__deployment__state=Deployment.State.RUNNING).exclude(
-                container_id=""
-            )
+            Instance.objects.filter(process__deployment__state=Deployment.State.RUNNING)
+            .exclude(container_id="")
+            .exclude(state=Instance.State.DRAINING)  # on its way out: it stays so
         )
         changed = 0
         for instance in instances:
@@ -126,7 +126,8 @@ def _update(instance: Instance, seen: InstanceState) -> int:
     if (state, restarts, exit_code) == (instance.state, instance.restarts, instance.exit_code):
         return 0
     # Only while it is still this container: the reconciler may have replaced it meanwhile.
-    return Instance.objects.filter(pk=instance.pk, container_id=instance.container_id).update(
+    same = Instance.objects.filter(pk=instance.pk, container_id=instance.container_id)
+    return same.exclude(state=Instance.State.DRAINING).update(
         state=state, restarts=restarts, exit_code=exit_code, seen_at=timezone.now()
     )
 

@@ -15,6 +15,7 @@ Redis, and every step is idempotent (a second removal finds nothing, a lost
 instance is replaced with a conditional UPDATE).
 """
 
+import dataclasses
 import logging
 import re
 import shutil
@@ -158,12 +159,43 @@ def _start_lost(current: Pass) -> None:
     found = current.runtime.instances()
     running = {instance.id for instance in found if instance.running}
     for deployment in live:
-        if deployment.instance_id not in running:
+        web = {row.index: row for row in processes_web(deployment)}
+        # Replica 0 drained by a rolling update or a scale is on its way out, not lost.
+        leaving = bool(web) and (0 not in web or web[0].state == Instance.State.DRAINING)
+        if deployment.instance_id not in running and not leaving:
             if not current.may():
                 return
             _replace(current, deployment)
+        _start_lost_replicas(current, deployment, web, running)
         _start_lost_processes(current, deployment, running)
     _remove_extra_processes(current, live, found)
+
+
+def processes_web(deployment: Deployment) -> list[Instance]:
+    return list(Instance.objects.filter(process__deployment=deployment, process__name="web"))
+
+
+def _start_lost_replicas(current: Pass, deployment: Deployment, web: dict, running: set[str]) -> None:
+    """Web replicas 2..N of a live deployment that are not on the engine, started again as
+    replica 1 is (they keep their place in the ingress, at their new address)."""
+    from deployments.pipeline import web_spec
+
+    for index, row in sorted(web.items()):
+        if index == 0 or row.state == Instance.State.DRAINING or row.container_id in running:
+            continue
+        if not current.may():
+            return
+        if row.container_id:
+            current.runtime.remove(row.container_id)
+        spec = dataclasses.replace(web_spec(deployment.service, deployment.pk, deployment.image), index=index)
+        started = current.runtime.start(spec)
+        if not Deployment.objects.filter(pk=deployment.pk, state=State.RUNNING).exists():
+            current.runtime.remove(started.id)  # stopped or replaced meanwhile: nobody's
+            return
+        processes.record(deployment.pk, "web", index, started.id, started.host_port)
+        current.runtime.keep_restarting(started.id)
+        current.routes_changed = True
+        current.did(f"started web replica {index + 1} of deployment {deployment.pk} again")
 
 
 def _start_lost_processes(current: Pass, deployment: Deployment, running: set[str]) -> None:
@@ -202,14 +234,15 @@ def _start_lost_processes(current: Pass, deployment: Deployment, running: set[st
 
 
 def _remove_extra_processes(current: Pass, live: list[Deployment], found: list[Found]) -> None:
-    """Containers of a live deployment's other process types that no instance row names (one
-    started by a pass or a pipeline that died before writing it down)."""
+    """Containers of a live deployment that no instance row names (one started by a pass, a
+    pipeline or a scale that died before writing it down)."""
     ids = {deployment.pk for deployment in live}
     known = set(
         Instance.objects.filter(process__deployment_id__in=ids).values_list("container_id", flat=True)
     )
+    known |= {deployment.instance_id for deployment in live}
     for instance in found:
-        if instance.deployment_id in ids and instance.process != "web" and instance.id not in known:
+        if instance.deployment_id in ids and instance.id not in known:
             if not current.may():
                 return
             current.runtime.remove(instance.id)

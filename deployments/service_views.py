@@ -9,13 +9,22 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.github import is_github_url
-from deployments import actions, confirm, controls, processes, queries, queue, variable_views, variables
+from deployments import (
+    actions,
+    confirm,
+    controls,
+    processes,
+    queries,
+    queue,
+    scaling,
+    variable_views,
+    variables,
+)
 from deployments import runtime_logs as runtime_log_store
 from deployments.access import services_for
 from deployments.errors import PlatformError
 from deployments.forms import PromoteForm, VariableForm
 from deployments.procfile import valid_name as valid_process_name
-from deployments.repo_config import current as current_health_check
 from environments.access import ADMIN, DEPLOY, can, environments_for, role_of
 
 
@@ -34,6 +43,7 @@ def service_detail(request, service_id: int, *, variable_form=None, status=200):
         "rollback_to": rollback_to,
         "webhook_url": settings.SITE_URL.rstrip("/") + reverse("github-webhook"),
         "processes": processes.for_service(service),
+        "max_replicas": scaling.max_replicas(service)[0],
         # The push-webhook box says how to add one on GitHub: only for a repository there.
         "on_github": is_github_url(service.repository_url),
         "variables": variables.shown(service),
@@ -44,7 +54,6 @@ def service_detail(request, service_id: int, *, variable_form=None, status=200):
         "role": role_of(request.user, service.environment),
         # What the health monitor did lately (taken out, restarted, back in).
         "health_events": list(service.health_events.order_by("-id")[:10]),
-        "health_check": current_health_check(service),  # m3o.toml's values win over the settings
     }
     return render(request, "deployments/service.html", context, status=status)
 
@@ -100,6 +109,18 @@ def stop(request, service_id: int):
     if asked:
         return asked
     return _run(request, service, lambda: controls.stop(service, request.user), f"{service.name} stopped.")
+
+
+@login_required
+@require_POST
+def scale(request, service_id: int):
+    """The Processes table's form: one process type's replicas."""
+    service = _service_action(request, service_id)
+    name, count = request.POST.get("process", ""), request.POST.get("replicas", "").strip()
+    counts = {name: int(count) if count.isdigit() and len(count) < 6 else count}
+    return _run(
+        request, service, lambda: scaling.scale(service, request.user, counts), f"Scaling {name[:30]}."
+    )
 
 
 @login_required

@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from deployments import actions, controls, health_monitor, pipeline, reconcile
+from deployments import actions, controls, health_monitor, pipeline, reconcile, replicas, scaling
+from deployments.runtime import get_runtime
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -45,3 +46,13 @@ def monitor_health() -> None:
 @shared_task(ignore_result=True)
 def restart_unhealthy(deployment_id: int, instance_id: str) -> None:
     health_monitor.restart(deployment_id, instance_id)
+
+
+@shared_task(ignore_result=True)
+def scale(service_id: int) -> None:
+    scaling.apply(service_id)
+
+
+@shared_task(ignore_result=True)
+def stop_drained(instance_ids: list[int]) -> None:
+    replicas.stop_drained(instance_ids, get_runtime())

@@ -16,6 +16,7 @@ urlpatterns = [
     ),
     path("services/<int:service_id>/stop/", service_views.stop, name="service-stop"),
     path("services/<int:service_id>/start/", service_views.start, name="service-start"),
+    path("services/<int:service_id>/scale/", service_views.scale, name="service-scale"),
     path("services/<int:service_id>/restart/", service_views.restart, name="service-restart"),
     path("services/<int:service_id>/promote/", service_views.promote, name="service-promote"),
     path(

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from deployments.errors import PlatformError
-from deployments.models import Deployment, Service
+from deployments.models import Deployment, Instance, Service
 from deployments.runtime import get_runtime
 from ingress import proxy
 from ingress.models import Domain, Hostname, RouteTable
@@ -37,7 +37,9 @@ def _running(deployment: Deployment | None) -> bool:
 def sites(live: dict[int, Deployment] | None = None) -> list[proxy.Site]:
     """Every service with an address or a verified domain; `live` overrides a service's live deployment.
 
-    The proxy reaches each instance at its address on its network, asked from the
+    A service's upstreams are its web replicas in the ingress (Instance.routed): the live
+    deployment's, and during a rolling update those of the new deployment that passed their
+    health check. The proxy reaches each at its address on its network, asked from the
     engine afresh each time: a restarted container may have another one.
     """
     live = live or {}
@@ -49,24 +51,56 @@ def sites(live: dict[int, Deployment] | None = None) -> list[proxy.Site]:
     services = Service.objects.filter(pk__in=set(labels) | set(domains)).select_related("live_deployment")
     deployments = {service.pk: live.get(service.pk, service.live_deployment) for service in services}
     running = {pk: d for pk, d in deployments.items() if _running(d)}
+    replicas = _routed_replicas(running)
     addresses = get_runtime().addresses() if running else {}
     result = []
     for service in services.order_by("pk"):
         deployment = running.get(service.pk)
         # Failing its health checks: no request goes to it until it passes again.
         unhealthy = deployment is not None and deployment.unhealthy_since is not None
-        upstream = addresses.get(deployment.instance_id) if deployment and not unhealthy else None
+        found = replicas.get(service.pk, ([], 0))
+        upstreams = [] if unhealthy else [addresses[i] for i in found[0] if i in addresses]
+        # Every replica taken out by the health monitor: the same answer as a whole deployment out.
+        unhealthy = unhealthy or (deployment is not None and not found[0] and found[1] > 0)
         result.append(
             proxy.Site(
                 key=f"s{service.pk}",
                 hosts=[host_for(labels[service.pk])] if service.pk in labels else [],
                 domains=sorted(domains.get(service.pk, [])),
-                upstream=upstream,
-                down=deployment is not None and upstream is None and not unhealthy,
+                upstreams=upstreams,
+                down=deployment is not None and not upstreams and not unhealthy,
                 unhealthy=unhealthy,
             )
         )
     return result
+
+
+def _routed_replicas(running: dict[int, Deployment]) -> dict[int, tuple[list[str], int]]:
+    """{service id: ([container id of each web replica in the ingress], replicas out as unhealthy)}."""
+    if not running:
+        return {}
+    rolling = Deployment.objects.filter(service_id__in=list(running), state=Deployment.State.STARTING)
+    owners = {d.pk: service_id for service_id, d in running.items()}
+    owners.update(dict(rolling.values_list("pk", "service_id")))
+    found: dict[int, tuple[list[str], int]] = {}
+    rows = Instance.objects.filter(process__name="web", process__deployment_id__in=list(owners)).values_list(
+        "process__deployment_id", "container_id", "routed", "unhealthy_since"
+    )
+    described = set()
+    for deployment_id, container_id, routed, unhealthy_since in rows.order_by(
+        "process__deployment_id", "index"
+    ):
+        described.add(deployment_id)
+        ids, out = found.setdefault(owners[deployment_id], ([], 0))
+        if unhealthy_since is not None:
+            found[owners[deployment_id]] = (ids, out + 1)
+        elif routed and container_id:
+            ids.append(container_id)
+    # A deployment from before replicas were recorded: its one instance.
+    for service_id, deployment in running.items():
+        if deployment.pk not in described:
+            found.setdefault(service_id, ([], 0))[0].append(deployment.instance_id)
+    return found
 
 
 def sync(live: dict[int, Deployment] | None = None, *, draining: bool = False) -> None:
@@ -129,6 +163,11 @@ def point(service: Service, deployment: Deployment, *, draining: bool) -> None:
     """
     going_live = Deployment.objects.get(pk=deployment.pk)
     going_live.state = Deployment.State.RUNNING  # committed only once the proxy has loaded
+    # Its replicas all passed their health check; should the switch not commit, the
+    # deployment is not live, and its replicas in no route.
+    Instance.objects.filter(process__deployment=going_live, process__name="web").exclude(
+        state=Instance.State.DRAINING
+    ).update(routed=True)
     load(live={service.pk: going_live}, draining=draining)
 
 

@@ -53,7 +53,7 @@ def url(host: str, path: str = "/") -> str:
 def test_a_route_answers_as_soon_as_apply_returns(echo, localhost_names):
     for n in range(15):
         host = f"echo{n}-production.localhost"
-        proxy.apply([proxy.Site(key=f"s{900000 + n}", hosts=[host], upstream=echo)])
+        proxy.apply([proxy.Site(key=f"s{900000 + n}", hosts=[host], upstreams=[echo])])
         # A new connection each time: no worker of the older configuration may take it.
         answer = requests.get(url(host, "/now"), timeout=5, headers={"Connection": "close"})
         assert answer.status_code == 200, (n, answer.text[:200])
@@ -61,9 +61,9 @@ def test_a_route_answers_as_soon_as_apply_returns(echo, localhost_names):
 
 
 def test_a_refused_configuration_leaves_the_old_routes_serving(echo, localhost_names):
-    good = proxy.Site(key="s900100", hosts=["good-production.localhost"], upstream=echo)
+    good = proxy.Site(key="s900100", hosts=["good-production.localhost"], upstreams=[echo])
     proxy.apply([good])
-    bad = proxy.Site(key="s900101", hosts=["bad-production.localhost"], upstream="127.0.0.1:99999")
+    bad = proxy.Site(key="s900101", hosts=["bad-production.localhost"], upstreams=["127.0.0.1:99999"])
     with pytest.raises(PlatformError, match=r"The proxy refused its new configuration: .*invalid port"):
         proxy.apply([good, bad])
     assert requests.get(url("good-production.localhost"), timeout=5).status_code == 200
@@ -71,7 +71,7 @@ def test_a_refused_configuration_leaves_the_old_routes_serving(echo, localhost_n
 
 
 def test_the_service_gets_forwarded_headers_and_streamed_bodies(echo, localhost_names):
-    proxy.apply([proxy.Site(key="s900200", hosts=["echo-production.localhost"], upstream=echo)])
+    proxy.apply([proxy.Site(key="s900200", hosts=["echo-production.localhost"], upstreams=[echo])])
     answer = requests.post(
         url("echo-production.localhost", "/upload"),
         data=b"x" * (5 * 1024 * 1024),
@@ -89,7 +89,7 @@ def test_the_service_gets_forwarded_headers_and_streamed_bodies(echo, localhost_
 
 
 def test_the_access_log_holds_requests_but_no_headers(echo, localhost_names):
-    site = proxy.Site(key="s900300", hosts=["logged-production.localhost"], upstream=echo)
+    site = proxy.Site(key="s900300", hosts=["logged-production.localhost"], upstreams=[echo])
     proxy.apply([site])
     requests.get(
         url("logged-production.localhost", '/a?b="c"'),
@@ -130,7 +130,7 @@ def test_unknown_names_and_stopped_services_get_the_platform_pages(localhost_nam
 
 def test_loading_the_same_routes_again_keeps_the_clients_connections(echo):
     """The periodic sync reloads nothing when nothing changed; a change does close idle connections."""
-    site = proxy.Site(key="s900300", hosts=["keep-production.localhost"], upstream=echo)
+    site = proxy.Site(key="s900300", hosts=["keep-production.localhost"], upstreams=[echo])
     proxy.apply([site])
     connection = http.client.HTTPConnection("127.0.0.1", settings.INGRESS_HTTP_PORT, timeout=5)
 
@@ -144,7 +144,7 @@ def test_loading_the_same_routes_again_keeps_the_clients_connections(echo):
         assert get() == 200
         proxy.apply([site])
         assert get() == 200  # on the same connection: http.client does not reconnect by itself
-        proxy.apply([site, proxy.Site(key="s900301", hosts=["more-production.localhost"], upstream=echo)])
+        proxy.apply([site, proxy.Site(key="s900301", hosts=["more-production.localhost"], upstreams=[echo])])
         with pytest.raises(ConnectionError):
             get()
     finally:
@@ -158,7 +158,7 @@ def test_acme_http_challenges_on_the_plain_http_port_reach_the_https_proxy(echo,
     ca = f"127.0.0.1:{free_port()}"  # nothing listens: Caddy's own order fails on this machine
     settings.INGRESS_ACME_CA = f"http://{ca}/directory"
     site = proxy.Site(
-        key="s900500", hosts=["acme-production.localhost"], domains=["shop.example.com"], upstream=echo
+        key="s900500", hosts=["acme-production.localhost"], domains=["shop.example.com"], upstreams=[echo]
     )
     proxy.apply([site])
     token = "k6Qb2pTCIuWQDpV0XKc5cMZ9a4bNvG1rH7eLsYw3xJo"

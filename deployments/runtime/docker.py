@@ -430,10 +430,15 @@ class DockerRuntime:
 
     def _start(self, spec: InstanceSpec) -> Instance:
         network = self.ensure_network(spec.environment_id)
-        variables = {**spec.variables, "PORT": str(spec.port)}
+        # M3O_PROCESS names the replica ("web.1", "worker.2"), as Heroku's DYNO does.
+        variables = {
+            **spec.variables,
+            "PORT": str(spec.port),
+            "M3O_PROCESS": f"{spec.process}.{spec.index + 1}",
+        }
         name = f"{settings.PLATFORM_NAME}-{spec.alias}-e{spec.environment_id}-d{spec.deployment_id}"
         web = spec.process == "web"
-        if not web:
+        if not web or spec.index:
             name += f"-{spec.process}-{spec.index + 1}"
         with _engine_errors("starting the container"), _no_command(spec):
             container = self._create(
@@ -447,6 +452,7 @@ class DockerRuntime:
                     environment=spec.environment_id,
                     deployment=spec.deployment_id,
                     process=spec.process,
+                    replica=spec.index,
                 ),
                 network=network,
                 # The alias lets the environment's other services reach its web process by name.

@@ -67,8 +67,14 @@ def _static(status: int | str, body: str) -> dict:
 
 
 def _handler(site: Site) -> dict:
-    if site.upstream:
-        return {"handler": "reverse_proxy", "upstreams": [{"dial": site.upstream}]}
+    if site.upstreams:
+        return {
+            "handler": "reverse_proxy",
+            "upstreams": [{"dial": upstream} for upstream in site.upstreams],
+            # Round-robin over the web replicas; a replica that refuses the connection (stopping,
+            # restarting) is tried no more for that request: the next one gets it.
+            "load_balancing": {"selection_policy": {"policy": "round_robin"}, "try_duration": "2s"},
+        }
     if site.down:
         return _static(502, pages.not_answering())
     if site.unhealthy:

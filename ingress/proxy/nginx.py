@@ -126,10 +126,15 @@ def _site(site: Site, log: Path) -> list[str]:
     logging = f"access_log {log} service;"
     lines = []
     if site.hosts:
-        if site.upstream:
-            lines.append(f"  upstream {site.key} {{ server {site.upstream}; keepalive 32; }}")
+        if site.upstreams:
+            # Round-robin over the web replicas (nginx's default balancing).
+            servers = " ".join(f"server {upstream};" for upstream in site.upstreams)
+            lines.append(f"  upstream {site.key} {{ {servers} keepalive 32; }}")
             serve = (
-                f"location / {{ proxy_pass http://{site.key}; error_page 502 504 =502 @not_answering; }} "
+                # A replica going away (drained, restarting) refuses: the request goes to the next
+                # one. nginx never retries a non-idempotent request (POST) once it was sent.
+                f"location / {{ proxy_pass http://{site.key}; proxy_next_upstream error timeout; "
+                f"error_page 502 504 =502 @not_answering; }} "
                 f"location @not_answering {{ {_page(502, pages.not_answering())} }}"
             )
         elif site.down:

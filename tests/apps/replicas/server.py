@@ -1,0 +1,38 @@
+"""A web app that answers with its version and its container's hostname, for the replica tests.
+
+GET /health answers 200, unless HEALTHY_ONLY_AS names another replica than this one
+(M3O_PROCESS, e.g. "web.2"): a version whose new replicas after the first fail their check.
+"""
+
+import os
+import signal
+import socket
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = "v1"
+HEALTHY_ONLY_AS = ""
+HOSTNAME = socket.gethostname()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        status = 200
+        if self.path == "/health" and HEALTHY_ONLY_AS and os.environ.get("M3O_PROCESS") != HEALTHY_ONLY_AS:
+            status = 500
+        body = f"{VERSION} {HOSTNAME}".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+print("listening on", os.environ["PORT"], "as", os.environ.get("M3O_PROCESS"), flush=True)
+ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()

@@ -1,0 +1,167 @@
+"""Replicas and rolling updates (issue 15, point 2), with the real engine, worker, proxy and `m3o`.
+
+One service carries the engine checks, in order (builds are the slow part): scaled to three
+web replicas, the proxy spreads requests over three hostnames; a rolling redeploy, a scale
+from 3 to 1 and back to 3, all under a client that counts its answers, drop none; a new
+version whose second replica fails its health check rolls back, the old replicas serving on.
+The hostile scale requests need no engine: they are refused with a reason, and change nothing.
+"""
+
+import pytest
+import requests
+from django.urls import reverse
+
+from api import tokens
+from billing.models import Plan
+from deployments import actions
+from deployments.models import Deployment, Instance, Process, Service
+from environments.models import Environment
+from ingress.names import service_url
+from tests.conftest import log_text, wait_for
+from tests.test_api import api_client
+from tests.test_cli import M3O
+from tests.test_ingress import Client
+from tests.waiting import eventually
+
+State = Deployment.State
+
+
+def version(repo, name: str, healthy_only_as: str = "") -> None:
+    text = (repo.path / "server.py").read_text()
+    text = text.replace('VERSION = "v1"', f'VERSION = "{name}"')
+    text = text.replace('HEALTHY_ONLY_AS = ""', f'HEALTHY_ONLY_AS = "{healthy_only_as}"')
+    repo.commit(f"Version {name}", {"server.py": text})
+
+
+def hostnames(url: str, answers: int = 30) -> set[str]:
+    session = requests.Session()
+    return {session.get(url, timeout=5).text for _ in range(answers)}
+
+
+def three(found: set[str]) -> set[str] | None:
+    return found if len(found) == 3 else None
+
+
+def web_running(service: Service) -> int:
+    live = Service.objects.get(pk=service.pk).live_deployment
+    return Instance.objects.filter(
+        process__deployment=live, process__name="web", routed=True, state=Instance.State.RUNNING
+    ).count()
+
+
+def scaled_to(api, service: Service, count: int) -> None:
+    answer = api.post(f"/api/services/{service.pk}/scale/", {"web": count}, format="json")
+    assert answer.status_code == 202, answer.content
+    draining = Instance.objects.filter(process__deployment__service=service, state=Instance.State.DRAINING)
+    eventually(
+        lambda: web_running(service) == count and not draining.exists(),
+        timeout=60,
+        interval=0.2,
+        message=lambda: f"web never ran {count}: {list(Instance.objects.values_list('index', 'state'))}",
+    )
+
+
+@pytest.mark.docker
+def test_replicas_balance_roll_scale_and_roll_back_without_dropping_a_request(
+    worker, alice, make_repo, localhost_names, live_server, tmp_path
+):
+    repo = make_repo("replicas")
+    first = wait_for(actions.deploy_repository(alice, name="many", repository_url=repo.url))
+    assert first.state == State.RUNNING, log_text(first)
+    service, url = first.service, service_url(first.service)
+    service.health_check_path = "/health"
+    service.save()
+
+    # m3o ps:scale web=3: three containers, each its own hostname, all answering through the proxy.
+    cli = M3O(tmp_path / "config", live_server.url)
+    cli.ok("login", "--url", live_server.url, "--token", tokens.create_token(alice, "cli")[1])
+    assert "Scaling many to web=3" in cli.ok("ps:scale", "many", "web=3")
+    eventually(lambda: web_running(service) == 3, timeout=60, interval=0.2)
+    names = eventually(lambda: three(hostnames(url)), timeout=20)
+    assert {name.split()[0] for name in names} == {"v1"}
+    assert "3/3" in cli.ok("ps", "many")
+
+    client = Client(url)
+    client.start()
+    try:
+        client.wait_for_answer(next(iter(names)))
+        # A rolling redeploy of three replicas: a new one in, an old one out, three times.
+        version(repo, "v2")
+        second = wait_for(actions.request_deploy(Service.objects.get(pk=service.pk), alice))
+        assert second.state == State.RUNNING, log_text(second)
+        log = log_text(second)
+        assert "==> Rolling update: 3 new web replicas replace the 3 of deployment" in log
+        assert "Web replica 3 of 3 in the ingress" in log
+        assert Process.objects.get(deployment=second, name="web").replicas == 3  # inherited
+        client.wait_for_more_answers(30)
+        assert {answer.split()[0] for answer in client.answers[-20:]} == {"v2"}
+        assert len(hostnames(url)) == 3
+
+        # Down to one and back to three, under the same client.
+        api = api_client(alice)
+        scaled_to(api, service, 1)
+        client.wait_for_more_answers(30)
+        assert len(hostnames(url, 10)) == 1
+        scaled_to(api, service, 3)
+        client.wait_for_more_answers(30)
+        assert len(hostnames(url)) == 3
+
+        # A version whose second replica fails its health check: rolled back, the old three serve on.
+        version(repo, "v3", healthy_only_as="web.1")
+        third = wait_for(actions.request_deploy(Service.objects.get(pk=service.pk), alice))
+        assert third.state == State.FAILED, log_text(third)
+        assert "Web replica 2 of deployment" in third.failure_reason
+        assert "Rolled back: deployment #" in third.failure_reason
+        assert Service.objects.get(pk=service.pk).live_deployment_id == second.pk
+        client.wait_for_more_answers(30)
+    finally:
+        client.stopped.set()
+        client.join(timeout=20)
+    assert client.failures == []
+    assert len(client.answers) > 100
+    found = hostnames(url)
+    assert len(found) == 3
+    assert {name.split()[0] for name in found} == {"v2"}
+
+
+@pytest.mark.django_db
+def test_scale_requests_that_make_no_sense_are_refused_and_change_nothing(alice, bob, client):
+    env = Environment.objects.create(owner=alice, name="production")
+    service = Service.objects.create(environment=env, name="api", repository_url="https://example.com/a.git")
+    live = Deployment.objects.create(service=service, branch="main", state=State.RUNNING, image="x")
+    Process.objects.create(deployment=live, name="web")
+    Process.objects.create(deployment=live, name="worker", command="python worker.py")
+    service.live_deployment = live
+    service.save()
+    # Plans hold once one is sold; the free plan allows 2 replicas per process type.
+    Plan.objects.filter(slug="pro").update(stripe_price_id="price_pro")
+    before = list(Process.objects.values_list("name", "replicas"))
+    api = api_client(alice)
+    refused = [
+        ({"db": 2}, "'db' is not a process type of api (it has web, worker)"),
+        ({"web": -1}, "The replicas of web must be at least 1"),
+        ({"web": 0}, "The replicas of web must be at least 1"),
+        ({"worker": -3}, "The replicas of worker must be at least 0"),
+        ({"web": 10**30}, "The Open Source plan allows at most 2 replicas per process type"),
+        ({"web": 3}, "The Open Source plan allows at most 2 replicas per process type; web asked for 3"),
+        ({"web": "3"}, "must be a whole number"),
+        ({"web": 2.5}, "must be a whole number"),
+        ({"web": True}, "must be a whole number"),
+        ({}, "Say how many replicas of which process type"),
+        (["web", 3], "Say how many replicas of which process type"),
+    ]
+    for body, message in refused:
+        answer = api.post(f"/api/services/{service.pk}/scale/", body, format="json")
+        assert answer.status_code == 400, (body, answer.content)
+        assert message in answer.json()["error"], (body, answer.json())
+    answer = api_client(bob).post(f"/api/services/{service.pk}/scale/", {"web": 2}, format="json")
+    assert answer.status_code == 404
+    client.force_login(alice)
+    page = client.post(reverse("service-scale", args=[service.pk]), {"process": "web", "replicas": "9"})
+    assert page.status_code == 302
+    assert list(Process.objects.values_list("name", "replicas")) == before
+    # Within the plan: taken, and said in the audit log.
+    answer = api.post(f"/api/services/{service.pk}/scale/", {"web": 2, "worker": 0}, format="json")
+    assert answer.status_code == 202, answer.content
+    assert dict(Process.objects.values_list("name", "replicas")) == {"web": 2, "worker": 0}
+    assert env.events.filter(action="scale", detail="api: web=2 worker=0").exists()
