@@ -19,10 +19,10 @@ class EventSerializer(serializers.ModelSerializer):
         fields += ["action", "detail", "changes"]
 
     def get_user(self, event: Event) -> str | None:
-        return event.user.email if event.user else None
+        return event.user_email or None  # as it was then, kept after the person is deleted
 
     def get_environment_name(self, event: Event) -> str | None:
-        return event.environment.name if event.environment else None
+        return event.environment_name or None
 
 
 @extend_schema(

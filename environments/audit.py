@@ -41,6 +41,8 @@ def record(
         environment=environment,
         account=account if account is not None else (None if environment is not None else actor),
         user=actor,
+        user_email=actor.email if actor is not None else "",
+        environment_name=environment.name if environment is not None else "",
         action=action,
         detail=detail[:300],
         address=_address.get(),
@@ -59,7 +61,7 @@ def events_for(user, environment: Environment | None = None) -> QuerySet[Event]:
     events = Event.objects.filter(administered | Q(environment__isnull=True, account=user))
     if environment is not None:
         events = events.filter(environment=environment)
-    return events.select_related("user", "environment").distinct()
+    return events.distinct()
 
 
 def changes_of(before: dict | None, after, fields: tuple[str, ...]) -> dict:

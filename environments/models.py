@@ -82,17 +82,27 @@ class Event(models.Model):
 
     `environment` is empty for a change of a person's account (tokens, plan), which
     `account` names. `changes` holds before/after of settings; a secret's value never.
+
+    The database refuses to change or delete a record (triggers made by migration 0006),
+    so a record outlives what it is about: its references are plain ids without a
+    foreign-key constraint (deleting a person, with their environments, leaves them
+    pointing at nothing), and who and which environment are copied into it as names.
     """
 
     environment = models.ForeignKey(
-        Environment, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
-    )
+        Environment, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="events",
+    )  # fmt: skip
     account = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )  # fmt: skip
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )  # fmt: skip
+    user_email = models.CharField(max_length=254, blank=True, default="")  # empty: the platform
+    environment_name = models.CharField(max_length=30, blank=True, default="")
     action = models.CharField(max_length=50)
     detail = models.CharField(max_length=300, blank=True, default="")
     address = models.GenericIPAddressField(null=True, blank=True)

@@ -63,7 +63,7 @@ def environment_detail(request, environment_id: int, *, status=200, **forms):
         "can_deploy": can(request.user, environment, DEPLOY),
         "can_admin": can(request.user, environment, ADMIN),
         "members": environment.memberships.select_related("user"),
-        "events": environment.events.select_related("user")[:20],
+        "events": environment.events.all()[:20],
         "variables": variables.shown(environment),
         "variable_form": VariableForm(),
         "member_form": MemberForm(),
