@@ -87,6 +87,10 @@ class Event(models.Model):
     so a record outlives what it is about: its references are plain ids without a
     foreign-key constraint (deleting a person, with their environments, leaves them
     pointing at nothing), and who and which environment are copied into it as names.
+    A deleted person's records stay, their email and address in them: they are the account
+    of who changed what, in environments others may share. An operator who must erase them
+    does it by hand, in one transaction with the table's triggers disabled (`ALTER TABLE
+    environments_event DISABLE TRIGGER USER`, on SQLite dropping the triggers and making them again).
     """
 
     environment = models.ForeignKey(
