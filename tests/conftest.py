@@ -16,8 +16,8 @@ from django.test import override_settings
 from deployments.models import Deployment, LogLine
 from tests.browser import browser, page  # noqa: F401  (one Chromium for the whole run)
 from tests.db_flush import _flush_by_delete  # noqa: F401  (emptying tables after a test, fast)
-from tests.own import clean_engine
 from tests.fakes.dns import _fake_dns_server, fake_dns  # noqa: F401  (custom domains resolve here)
+from tests.own import clean_engine
 from tests.proxy import ingress_proxy, localhost_names  # noqa: F401  (the tests' own proxy)
 from tests.waiting import eventually
 

@@ -160,6 +160,8 @@ def test_cancel_stops_a_build_and_leaves_nothing(worker, alice, make_repo):
         interval=0.3,
         message=lambda: log_text(deployment),
     )
+    # The words above are also in the "Step 2/3 : RUN echo ..." line, logged before the step runs.
+    eventually(lambda: own.build_steps(step), timeout=60, message="the long step never ran")
     controls.cancel(deployment, alice)
     # The step sleeps 120 s: a build that went on after the cancel would still be
     # running long after these deadlines, and would log its end.

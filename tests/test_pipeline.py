@@ -245,6 +245,8 @@ def test_worker_killed_mid_build_is_reaped(
         interval=0.3,
         message=lambda: log_text(deployment),
     )
+    # The words above are also in the "Step 2/3 : RUN echo ..." line, logged before the step runs.
+    eventually(lambda: own.build_steps(step), timeout=60, message="the long step never ran")
     doomed.kill()
     deployment.refresh_from_db()
     assert deployment.state == "building"

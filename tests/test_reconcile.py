@@ -111,6 +111,8 @@ def test_a_killed_worker_leaves_every_deployment_final_and_nothing_unowned(
         timeout=120,
         message=lambda: log_text(deployment),
     )
+    # The words above are also in the "Step 2/3 : RUN echo ..." line, logged before the step runs.
+    eventually(lambda: own.build_steps(step), timeout=60, message="the long step never ran")
     doomed.kill()
 
     def checkout() -> list[Path]:
