@@ -25,6 +25,7 @@ from deployments.access import services_for
 from deployments.errors import PlatformError
 from deployments.forms import PromoteForm, VariableForm
 from deployments.procfile import valid_name as valid_process_name
+from deployments.repo_config import current as current_health_check
 from environments.access import ADMIN, DEPLOY, can, environments_for, role_of
 
 
@@ -54,6 +55,7 @@ def service_detail(request, service_id: int, *, variable_form=None, status=200):
         "role": role_of(request.user, service.environment),
         # What the health monitor did lately (taken out, restarted, back in).
         "health_events": list(service.health_events.order_by("-id")[:10]),
+        "health_check": current_health_check(service),  # m3o.toml's values win over the settings
     }
     return render(request, "deployments/service.html", context, status=status)
 

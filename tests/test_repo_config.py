@@ -15,6 +15,7 @@ import requests
 from django.conf import settings
 from django.urls import reverse
 
+from api import tokens
 from deployments import actions, health_monitor, repo_config
 from deployments.errors import UserError
 from deployments.models import Deployment, HealthEvent, Service
@@ -23,6 +24,7 @@ from environments.models import Environment
 from ingress.names import service_url
 from tests.conftest import log_text, wait_for
 from tests.test_api import api_client
+from tests.test_cli import M3O
 from tests.waiting import eventually
 
 FULL = b"""
@@ -203,7 +205,7 @@ def test_the_settings_page_and_the_api_say_what_m3o_toml_sets_and_the_form_does_
 
 @pytest.mark.docker
 def test_a_repositorys_m3o_toml_decides_its_health_check_at_the_switch_and_afterwards(
-    worker, alice, make_repo, localhost_names
+    worker, alice, make_repo, localhost_names, live_server, tmp_path
 ):
     repo = make_repo("health-toml")
     queued = actions.deploy_repository(alice, name="tomly", repository_url=repo.url)
@@ -223,6 +225,11 @@ def test_a_repositorys_m3o_toml_decides_its_health_check_at_the_switch_and_after
     url = service_url(service)
     assert requests.get(f"{url}healthz", timeout=5).status_code == 200
     assert requests.get(url, timeout=5).status_code == 500
+    _, raw = tokens.create_token(alice, "cli")
+    env = {"M3O_URL": live_server.url, "M3O_TOKEN": raw}
+    shown = M3O(tmp_path / "config", live_server.url).ok("settings", "tomly", **env)
+    assert "Health check path:   /  (m3o.toml in the repository says /healthz, which wins)" in shown
+    assert "Start period (s):    0\n" in shown  # not in m3o.toml: the service's own
 
     # A commit with a bad m3o.toml fails before it builds; the running one serves on.
     repo.commit("Check every 0 s", {"m3o.toml": "[healthcheck]\npath = '/healthz'\ninterval = 0\n"})
