@@ -79,9 +79,11 @@ def tamper_then_delete_the_subjects() -> dict:
     fields = ("action", "detail", "user_email", "environment_name", "user_id", "environment_id")
     return {
         "answers": answers,
-        "records": [list(row) for row in Event.objects.order_by("pk").values_list(*fields)],
+        "records": [
+            list(row) for row in Event.objects.filter(pk__gte=deploy.pk).order_by("pk").values_list(*fields)
+        ],
         "ids": ids,
-        "environments left": Environment.objects.count(),
+        "environment left": Environment.objects.filter(pk=ids[2]).exists(),
     }
 
 
@@ -89,7 +91,7 @@ def assert_append_only(seen: dict) -> None:
     assert seen["answers"] == dict.fromkeys(seen["answers"], "refused")
     assert len(seen["answers"]) >= 6
     alice, bob, production = seen["ids"]
-    assert seen["environments left"] == 0
+    assert seen["environment left"] is False
     assert seen["records"] == [
         ["deploy", "web", "alice@example.com", "production", alice, production],
         ["variable", "MODE", "bob@example.com", "production", bob, production],
