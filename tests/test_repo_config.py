@@ -16,7 +16,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from api import tokens
-from deployments import actions, health_monitor, repo_config
+from deployments import actions, controls, health_monitor, repo_config
 from deployments.errors import UserError
 from deployments.models import Deployment, HealthEvent, Service
 from deployments.repo_config import InvalidConfig
@@ -215,6 +215,7 @@ def test_a_repositorys_m3o_toml_decides_its_health_check_at_the_switch_and_after
     )
     deployment = wait_for(queued)
     assert deployment.state == Deployment.State.RUNNING, log_text(deployment)
+    assert deployment.repository_health_check["threshold"] == 2
     assert (
         "==> Health check from m3o.toml: GET /healthz expects 200-299, every 1 s (timeout 1 s), "
         "2 failed in a row take an instance out, start period 0 s, grace period 2 s "
@@ -245,6 +246,17 @@ def test_a_repositorys_m3o_toml_decides_its_health_check_at_the_switch_and_after
     assert not engine.images.list(name=f"{settings.PLATFORM_NAME}-app/s{bad.service_id}:d{bad.pk}")
     assert not list(settings.WORKSPACE_DIR.glob(f"d{bad.pk}-*")), "the checkout was left behind"
     assert requests.get(f"{url}healthz", timeout=5).status_code == 200
+
+    # The next commit asks for 4 failures; a rollback to the first brings its 2 back.
+    repo.commit("Patient", {"m3o.toml": "[healthcheck]\npath = '/healthz'\nthreshold = 4\n"})
+    patient = wait_for(actions.request_deploy(service, alice))
+    assert patient.state == Deployment.State.RUNNING, log_text(patient)
+    assert patient.repository_health_check == {"path": "/healthz", "threshold": 4}
+    service.refresh_from_db()
+    deployment = wait_for(controls.rollback(service, Deployment.objects.get(pk=deployment.pk), alice))
+    assert deployment.state == Deployment.State.RUNNING, log_text(deployment)
+    assert deployment.repository_health_check["threshold"] == 2
+    assert "==> Health check from m3o.toml: GET /healthz expects 200-299, every 1 s" in log_text(deployment)
 
     # The monitor checks /healthz (which passes, where / would not), every second, and two
     # failures in a row take the instance out: m3o.toml's numbers, not the service's.
