@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from deployments import service_settings, tree
+from deployments import health, service_settings, tree
 from deployments.actions import ActionError
 from deployments.errors import UserError
 from deployments.models import Deployment, Service
@@ -85,7 +85,7 @@ def _combine(service: Service, repository: dict) -> HealthCheck:
     if values["grace_period"] is None:
         values["grace_period"] = settings.STOP_TIMEOUT
     values["path"] = values["path"] or "/"
-    values["status"] = values["status"] or "200-499"
+    values["status"] = values["status"] or health.DEFAULT_STATUS
     return HealthCheck(**values, from_repository=tuple(key for key in FIELDS if key in repository))
 
 
