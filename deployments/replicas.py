@@ -16,7 +16,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import close_old_connections
 
-from deployments import health
+from deployments import health, repo_config
 from deployments.errors import PlatformError, UserError
 from deployments.models import Deployment, Instance, Process, Service
 from deployments.processes import record
@@ -60,14 +60,15 @@ def start_web(
     spec = dataclasses.replace(web_spec(service, deployment.pk, deployment.image), index=index)
     started = runtime.start(spec)
     row = record(deployment.pk, WEB, index, started.id, started.host_port)
+    check = repo_config.health_check(deployment)  # the service's settings, or m3o.toml's
     try:
         seconds = health.wait(
-            f"http://127.0.0.1:{started.host_port}{service.health_check_path or '/'}",
+            f"http://127.0.0.1:{started.host_port}{check.path}",
             service.port,
-            max(settings.HEALTH_TIMEOUT, service.health_check_start_period),
+            max(settings.HEALTH_TIMEOUT, check.start_period),
             lambda: runtime.state(started.id),
-            spec=service.health_check_status,
-            probe_timeout=service.health_check_timeout,
+            spec=check.status,
+            probe_timeout=check.timeout,
         )
     except UserError as exc:
         lines = runtime.tail(started.id, settings.CRASH_LOG_LINES)

@@ -15,9 +15,10 @@ import time
 
 from django.conf import settings
 
-from deployments import replicas
+from deployments import replicas, scaling
 from deployments.errors import Cancelled, PlatformError, UserError
-from deployments.models import Deployment, Instance
+from deployments.models import Deployment, Instance, Service
+from portal import locks
 
 log = logging.getLogger(__name__)
 State = Deployment.State
@@ -26,8 +27,10 @@ State = Deployment.State
 def start_replicas(run) -> None:
     """After replica 0 of the new deployment passed its health check: the others, by the rules above."""
     deployment, service = run.deployment, run.service
+    scaling.inherit(service, deployment)  # again: a scale may have come during the build
     count = replicas.wanted(deployment.pk)
-    live = service.live_deployment
+    # Read now: another deployment may have gone live since this one was claimed.
+    live = Service.objects.select_related("live_deployment").get(pk=service.pk).live_deployment
     previous = live if live is not None and live.pk != deployment.pk and live.state == State.RUNNING else None
     old = replicas.web_rows(previous.pk, serving_only=True) if previous else []
     old = [row for row in old if row.routed]
@@ -39,7 +42,9 @@ def start_replicas(run) -> None:
             _check_cancel(run)
             replicas.start_web(run.runtime, service, deployment, index, run.log.write)
         return
-    _roll(run, previous, old, count)
+    # One change of the service's replicas at a time: a scale asked meanwhile waits for this.
+    with locks.held(f"replicas-{service.pk}", timeout=900, wait=60):
+        _roll(run, previous, old, count)
 
 
 def _roll(run, previous: Deployment, old: list[Instance], count: int) -> None:

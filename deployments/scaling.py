@@ -85,12 +85,12 @@ def scale(service: Service, user, counts: object) -> dict[str, int]:
 
 
 def inherit(service: Service, deployment: Deployment) -> None:
-    """A new deployment runs as many replicas of each process type as the last one did."""
-    earlier = service.live_deployment
-    if earlier is None or earlier.pk == deployment.pk:
+    """A new deployment runs as many replicas of each process type as the live one does."""
+    earlier = Service.objects.values_list("live_deployment_id", flat=True).get(pk=service.pk)
+    if earlier is None or earlier == deployment.pk:
         return
     limit, _ = max_replicas(service)
-    for name, count in Process.objects.filter(deployment=earlier).values_list("name", "replicas"):
+    for name, count in Process.objects.filter(deployment_id=earlier).values_list("name", "replicas"):
         Process.objects.filter(deployment=deployment, name=name).update(replicas=min(count, limit))
 
 

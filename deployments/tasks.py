@@ -44,8 +44,8 @@ def monitor_health() -> None:
 
 
 @shared_task(ignore_result=True)
-def restart_unhealthy(deployment_id: int, instance_id: str) -> None:
-    health_monitor.restart(deployment_id, instance_id)
+def restart_unhealthy(replica_id: int, container_id: str) -> None:
+    health_monitor.restart(replica_id, container_id)
 
 
 @shared_task(ignore_result=True)

@@ -56,12 +56,11 @@ def sites(live: dict[int, Deployment] | None = None) -> list[proxy.Site]:
     result = []
     for service in services.order_by("pk"):
         deployment = running.get(service.pk)
-        # Failing its health checks: no request goes to it until it passes again.
-        unhealthy = deployment is not None and deployment.unhealthy_since is not None
-        found = replicas.get(service.pk, ([], 0))
-        upstreams = [] if unhealthy else [addresses[i] for i in found[0] if i in addresses]
-        # Every replica taken out by the health monitor: the same answer as a whole deployment out.
-        unhealthy = unhealthy or (deployment is not None and not found[0] and found[1] > 0)
+        # A replica failing its health checks gets no request until it passes again; with
+        # every replica out, the address says so.
+        routed, out = replicas.get(service.pk, ([], 0))
+        upstreams = [addresses[i] for i in routed if i in addresses]
+        unhealthy = deployment is not None and not routed and out > 0
         result.append(
             proxy.Site(
                 key=f"s{service.pk}",
@@ -99,7 +98,10 @@ def _routed_replicas(running: dict[int, Deployment]) -> dict[int, tuple[list[str
     # A deployment from before replicas were recorded: its one instance.
     for service_id, deployment in running.items():
         if deployment.pk not in described:
-            found.setdefault(service_id, ([], 0))[0].append(deployment.instance_id)
+            if deployment.unhealthy_since is None:
+                found.setdefault(service_id, ([], 0))[0].append(deployment.instance_id)
+            else:
+                found[service_id] = ([], 1)
     return found
 
 

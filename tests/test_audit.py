@@ -18,13 +18,14 @@ import billing.actions
 import billing.seed
 import deployments.actions
 import deployments.controls
+import deployments.scaling
 import deployments.variables
 import environments.actions
 import ingress.actions
 import jobs.actions
 from billing.models import BillingAccount, Plan
 from billing.quotas import account_for
-from deployments.models import Deployment, Service
+from deployments.models import Deployment, Process, Service
 from environments.models import Environment, Event
 from ingress.models import Domain
 from tests.conftest import make_user
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.django_db
 State = Deployment.State
 MODULES = [
     deployments.actions, deployments.controls, deployments.variables, environments.actions, ingress.actions,
-    accounts.actions, billing.actions, api.tokens, jobs.actions,
+    accounts.actions, billing.actions, api.tokens, jobs.actions, deployments.scaling,
 ]  # fmt: skip
 
 # Public functions of those modules that change nothing themselves, with the reason.
@@ -61,6 +62,10 @@ NOT_ACTIONS = {
     "resolve": "a query",
     "copy_variables": "part of create_environment's copy",
     "start_due_cron_jobs": "beat starts the runs a recorded cron job asks for; each is in its history",
+    "check": "a check of a scale request",
+    "max_replicas": "a query",
+    "inherit": "part of a recorded deploy",
+    "apply": "the worker's half of a recorded scale",
 }
 
 
@@ -167,6 +172,9 @@ SCENARIOS = {
     "add_cron_job": lambda w: jobs.actions.add_cron_job(w.web, w.alice, schedule="*/5 * * * *", command="ls"),
     "set_cron_job_enabled": lambda w: jobs.actions.set_cron_job_enabled(
         jobs.actions.add_cron_job(w.web, w.alice, schedule="@daily", command="true"), False, w.alice
+    ),
+    "scale": lambda w: deployments.scaling.scale(
+        w.web, w.alice, {Process.objects.get_or_create(deployment=w.live, name="web")[0].name: 2}
     ),
     "remove_cron_job": lambda w: jobs.actions.remove_cron_job(
         jobs.actions.add_cron_job(w.web, w.alice, schedule="@daily", command="true"), w.alice

@@ -3,7 +3,8 @@
 One service carries the engine checks, in order (builds are the slow part): scaled to three
 web replicas, the proxy spreads requests over three hostnames; a rolling redeploy, a scale
 from 3 to 1 and back to 3, all under a client that counts its answers, drop none; a new
-version whose second replica fails its health check rolls back, the old replicas serving on.
+version whose second replica fails its health check rolls back, the old replicas serving on;
+a replica that starts failing its checks is taken out and restarted while the others serve.
 The hostile scale requests need no engine: they are refused with a reason, and change nothing.
 """
 
@@ -11,10 +12,11 @@ import pytest
 import requests
 from django.urls import reverse
 
+import billing.seed
 from api import tokens
 from billing.models import Plan
-from deployments import actions
-from deployments.models import Deployment, Instance, Process, Service
+from deployments import actions, health_monitor
+from deployments.models import Deployment, HealthEvent, Instance, Process, Service
 from environments.models import Environment
 from ingress.names import service_url
 from tests.conftest import log_text, wait_for
@@ -36,6 +38,16 @@ def version(repo, name: str, healthy_only_as: str = "") -> None:
 def hostnames(url: str, answers: int = 30) -> set[str]:
     session = requests.Session()
     return {session.get(url, timeout=5).text for _ in range(answers)}
+
+
+def taken_out(deployment: Deployment) -> HealthEvent | None:
+    health_monitor.monitor()  # beat's pass, run by the test to see each step
+    return HealthEvent.objects.filter(deployment=deployment, kind=HealthEvent.Kind.TAKEN_OUT).first()
+
+
+def back(deployment: Deployment) -> bool:
+    health_monitor.monitor()
+    return HealthEvent.objects.filter(deployment=deployment, kind=HealthEvent.Kind.BACK).exists()
 
 
 def three(found: set[str]) -> set[str] | None:
@@ -114,6 +126,17 @@ def test_replicas_balance_roll_scale_and_roll_back_without_dropping_a_request(
         assert "Rolled back: deployment #" in third.failure_reason
         assert Service.objects.get(pk=service.pk).live_deployment_id == second.pk
         client.wait_for_more_answers(30)
+
+        # Replica 2 starts failing its checks: taken out and restarted, the other two serve on.
+        Service.objects.filter(pk=service.pk).update(health_check_interval=1, health_check_threshold=1)
+        sick = Instance.objects.get(process__deployment=second, process__name="web", index=1)
+        requests.get(f"http://127.0.0.1:{sick.host_port}/break", timeout=5)
+        event = eventually(lambda: taken_out(second), timeout=20, interval=0.3)
+        assert event.detail.startswith("web replica 2 failed 1 health check in a row (HTTP 500")
+        assert sick.container_id[:12] not in {name.split()[1] for name in hostnames(url)}
+        eventually(lambda: back(second), timeout=40, interval=0.3)
+        eventually(lambda: three(hostnames(url)), timeout=20)
+        client.wait_for_more_answers(30)
     finally:
         client.stopped.set()
         client.join(timeout=20)
@@ -134,6 +157,7 @@ def test_scale_requests_that_make_no_sense_are_refused_and_change_nothing(alice,
     service.live_deployment = live
     service.save()
     # Plans hold once one is sold; the free plan allows 2 replicas per process type.
+    billing.seed.ensure(Plan)  # a test with a worker before this one empties every table
     Plan.objects.filter(slug="pro").update(stripe_price_id="price_pro")
     before = list(Process.objects.values_list("name", "replicas"))
     api = api_client(alice)

@@ -1,7 +1,8 @@
 """A web app that answers with its version and its container's hostname, for the replica tests.
 
 GET /health answers 200, unless HEALTHY_ONLY_AS names another replica than this one
-(M3O_PROCESS, e.g. "web.2"): a version whose new replicas after the first fail their check.
+(M3O_PROCESS, e.g. "web.2"): a version whose new replicas after the first fail their check;
+or after GET /break, until the process restarts.
 """
 
 import os
@@ -13,14 +14,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 VERSION = "v1"
 HEALTHY_ONLY_AS = ""
 HOSTNAME = socket.gethostname()
+broken = False
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        global broken
         status = 200
-        if self.path == "/health" and HEALTHY_ONLY_AS and os.environ.get("M3O_PROCESS") != HEALTHY_ONLY_AS:
+        broken = broken or self.path == "/break"
+        other = HEALTHY_ONLY_AS and os.environ.get("M3O_PROCESS") != HEALTHY_ONLY_AS
+        if self.path == "/health" and (other or broken):
             status = 500
         body = f"{VERSION} {HOSTNAME}".encode()
         self.send_response(status)
