@@ -44,11 +44,36 @@ def _text_start(node: ast.AST) -> str | None:
     return None
 
 
-def is_filtered_by_own(call: ast.Call) -> bool:
+class Scope:
+    """The simple assignments (`name = value`) of one function or module, so a filter kept in
+    a variable first (`labels = [...]`, then `filters={"label": labels}`) is read too."""
+
+    def __init__(self, outer: "Scope | None") -> None:
+        self.outer = outer
+        self.assigned: dict[str, list[tuple[int, ast.expr]]] = {}
+
+    def note(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                self.assigned.setdefault(target.id, []).append((node.lineno, node.value))
+
+    def resolve(self, node: ast.expr | None, line: int) -> ast.expr | None:
+        """The value last assigned to a name before this line, looked up outwards."""
+        scope = self
+        while isinstance(node, ast.Name) and scope is not None:
+            before = [value for at, value in scope.assigned.get(node.id, ()) if at < line]
+            if before:
+                node = before[-1]
+            else:
+                scope = scope.outer
+        return node
+
+
+def is_filtered_by_own(call: ast.Call, scope: Scope) -> bool:
     keywords = {keyword.arg: keyword.value for keyword in call.keywords}
     if {"name", "names"} & keywords.keys():
         return True
-    filters = keywords.get("filters")
+    filters = scope.resolve(keywords.get("filters"), call.lineno)
     if not isinstance(filters, ast.Dict):
         return False
     entries = {
@@ -56,7 +81,7 @@ def is_filtered_by_own(call: ast.Call) -> bool:
     }
     if {"id", "name"} & entries.keys():
         return True
-    label = entries.get("label")
+    label = scope.resolve(entries.get("label"), call.lineno)
     labels = label.elts if isinstance(label, ast.List) else [label] if label is not None else []
     starts = [_text_start(element) or "" for element in labels]
     return any(s.startswith(PLATFORM_LABEL) for s in starts) and any(OWN_ID_LABEL.match(s) for s in starts)
@@ -67,17 +92,26 @@ def problems(path: Path) -> list[str]:
     lines = source.splitlines()
     found = []
 
-    def visit(node: ast.AST, exempt: bool) -> None:
+    def visit(node: ast.AST, exempt: bool, scope: Scope) -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             exempt = exempt or PRAGMA in lines[node.lineno - 1]
+            scope = Scope(scope)
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Assign):
+                    scope.note(inner)
         if isinstance(node, ast.Call) and is_listing(node) and not exempt:
             line = lines[node.lineno - 1]
-            if PRAGMA not in line and not is_filtered_by_own(node):
+            if PRAGMA not in line and not is_filtered_by_own(node, scope):
                 found.append(f"{path.relative_to(TESTS.parent)}:{node.lineno}: {line.strip()}")
         for child in ast.iter_child_nodes(node):
-            visit(child, exempt)
+            visit(child, exempt, scope)
 
-    visit(ast.parse(source, str(path)), exempt=False)
+    tree = ast.parse(source, str(path))
+    module = Scope(None)
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            module.note(node)
+    visit(tree, exempt=False, scope=module)
     return found
 
 
