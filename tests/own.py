@@ -93,10 +93,6 @@ def left_of(deployment) -> dict[str, list[str]]:
     }
 
 
-def nothing_left(deployment) -> bool:
-    return not any(left_of(deployment).values())
-
-
 def build_steps(marker: str) -> list[str]:
     """Running build containers whose command holds the marker. The classic builder's step
     containers carry no label; the test puts a marker of its own into its RUN line
