@@ -21,7 +21,7 @@ from deployments.errors import PlatformError, UserError
 from deployments.models import Deployment, Instance, Process, Service
 from deployments.processes import record
 from deployments.procfile import WEB
-from deployments.runtime import Runtime
+from deployments.runtime import AppExited, Runtime
 
 log = logging.getLogger(__name__)
 State = Instance.State
@@ -58,7 +58,11 @@ def start_web(
     from deployments.pipeline import web_spec
 
     spec = dataclasses.replace(web_spec(service, deployment.pk, deployment.image), index=index)
-    started = runtime.start(spec)
+    name = f"Web replica {index + 1} of deployment #{deployment.pk}"
+    try:
+        started = runtime.start(spec)
+    except AppExited as exc:  # ended before its port was even published
+        raise ReplicaFailed(f"{name} did not pass its health check: {exc}", exc.output) from None
     row = record(deployment.pk, WEB, index, started.id, started.host_port)
     check = repo_config.health_check(deployment)  # the service's settings, or m3o.toml's
     try:
@@ -73,10 +77,7 @@ def start_web(
     except UserError as exc:
         lines = runtime.tail(started.id, settings.CRASH_LOG_LINES)
         remove(runtime, row)
-        raise ReplicaFailed(
-            f"Web replica {index + 1} of deployment #{deployment.pk} did not pass its health check: {exc}",
-            lines,
-        ) from None
+        raise ReplicaFailed(f"{name} did not pass its health check: {exc}", lines) from None
     runtime.keep_restarting(started.id)
     on_line(f"==> Web replica {index + 1} healthy after {seconds:.1f} s")
     return row

@@ -28,10 +28,10 @@ from tests.waiting import eventually
 State = Deployment.State
 
 
-def version(repo, name: str, healthy_only_as: str = "") -> None:
+def version(repo, name: str, only_as: str = "") -> None:
     text = (repo.path / "server.py").read_text()
     text = text.replace('VERSION = "v1"', f'VERSION = "{name}"')
-    text = text.replace('HEALTHY_ONLY_AS = ""', f'HEALTHY_ONLY_AS = "{healthy_only_as}"')
+    text = text.replace('ONLY_AS = ""', f'ONLY_AS = "{only_as}"')
     repo.commit(f"Version {name}", {"server.py": text})
 
 
@@ -118,12 +118,14 @@ def test_replicas_balance_roll_scale_and_roll_back_without_dropping_a_request(
         client.wait_for_more_answers(30)
         assert len(hostnames(url)) == 3
 
-        # A version whose second replica fails its health check: rolled back, the old three serve on.
-        version(repo, "v3", healthy_only_as="web.1")
+        # A version whose second replica never passes its health check (it exits at start):
+        # rolled back, the old three serve on.
+        version(repo, "v3", only_as="web.1")
         third = wait_for(actions.request_deploy(Service.objects.get(pk=service.pk), alice))
         assert third.state == State.FAILED, log_text(third)
         assert "Web replica 2 of deployment" in third.failure_reason
         assert "Rolled back: deployment #" in third.failure_reason
+        assert "web.2 refuses to start: only web.1 does" in log_text(third)  # the replica's last words
         assert Service.objects.get(pk=service.pk).live_deployment_id == second.pk
         client.wait_for_more_answers(30)
 

@@ -1,8 +1,9 @@
 """A web app that answers with its version and its container's hostname, for the replica tests.
 
-GET /health answers 200, unless HEALTHY_ONLY_AS names another replica than this one
-(M3O_PROCESS, e.g. "web.2"): a version whose new replicas after the first fail their check;
-or after GET /break, until the process restarts.
+GET /health answers 200, or 500 after GET /break (until the process restarts). When
+ONLY_AS names another replica than this one (M3O_PROCESS, e.g. "web.2"), it exits at once:
+a version whose replicas after the first never pass their health check (at once, rather than
+at the end of the health timeout).
 """
 
 import os
@@ -12,7 +13,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = "v1"
-HEALTHY_ONLY_AS = ""
+ONLY_AS = ""
 HOSTNAME = socket.gethostname()
 broken = False
 
@@ -24,8 +25,7 @@ class Handler(BaseHTTPRequestHandler):
         global broken
         status = 200
         broken = broken or self.path == "/break"
-        other = HEALTHY_ONLY_AS and os.environ.get("M3O_PROCESS") != HEALTHY_ONLY_AS
-        if self.path == "/health" and (other or broken):
+        if self.path == "/health" and broken:
             status = 500
         body = f"{VERSION} {HOSTNAME}".encode()
         self.send_response(status)
@@ -38,6 +38,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+if ONLY_AS and os.environ.get("M3O_PROCESS") != ONLY_AS:
+    sys.exit(f"{os.environ.get('M3O_PROCESS')} refuses to start: only {ONLY_AS} does")
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 print("listening on", os.environ["PORT"], "as", os.environ.get("M3O_PROCESS"), flush=True)
 ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
