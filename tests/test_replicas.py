@@ -92,6 +92,14 @@ def test_replicas_balance_roll_scale_and_roll_back_without_dropping_a_request(
     names = eventually(lambda: three(hostnames(url)), timeout=20)
     assert {name.split()[0] for name in names} == {"v1"}
     assert "3/3" in cli.ok("ps", "many")
+    for junk, said in [
+        ("web=lots", "the replicas must be a whole number"),
+        ("web", "is not TYPE=REPLICAS"),
+        ("web=21", "This installation allows at most 20 replicas per process type"),
+    ]:
+        refused = cli("ps:scale", "many", junk)
+        assert refused.returncode == 1
+        assert said in refused.stderr, refused.stderr
 
     client = Client(url)
     client.start()

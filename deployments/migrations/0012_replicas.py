@@ -15,7 +15,9 @@ class Migration(migrations.Migration):
             model_name="instance", name="health_checked_at", field=models.DateTimeField(blank=True, null=True)
         ),
         migrations.AddField(
-            model_name="instance", name="health_restarted_at", field=models.DateTimeField(blank=True, null=True)
+            model_name="instance",
+            name="health_restarted_at",
+            field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
             model_name="instance", name="unhealthy_since", field=models.DateTimeField(blank=True, null=True)
