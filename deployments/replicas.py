@@ -79,7 +79,7 @@ def start_web(
         remove(runtime, row)
         raise ReplicaFailed(f"{name} did not pass its health check: {exc}", lines) from None
     runtime.keep_restarting(started.id)
-    on_line(f"==> Web replica {index + 1} healthy after {seconds:.1f} s")
+    on_line(f"==> {name} healthy after {seconds:.1f} s")
     return row
 
 

@@ -53,7 +53,8 @@ def _roll(run, previous: Deployment, old: list[Instance], count: int) -> None:
         f"==> Rolling update: {count} new web replica{'s' if count > 1 else ''} replace the "
         f"{len(old)} of deployment #{previous.pk}, one at a time"
     )
-    old = sorted(old, key=lambda row: row.index, reverse=True)
+    # The highest first: replica 1 (its deployment's instance_id) serves to the last step.
+    old = sorted(old, key=lambda row: row.index)
     taken: list[Instance] = []
     new = replicas.web_rows(deployment.pk)  # replica 0, started and healthy
     try:
@@ -89,13 +90,12 @@ def _roll(run, previous: Deployment, old: list[Instance], count: int) -> None:
 def _roll_back(run, previous: Deployment, new: list[Instance], taken: list[Instance]) -> None:
     """The new replicas out of the ingress, the old ones back in: started again if they had stopped."""
     Instance.objects.filter(pk__in=[row.pk for row in new]).update(routed=False)
-    back = []
+    again_started = []
     for row in taken:
         current = Instance.objects.filter(pk=row.pk, state=Instance.State.DRAINING).first()
         if current is not None and _running(run, current.container_id):
             # Still draining: back as it was (the stop due after the drain skips it now).
             Instance.objects.filter(pk=row.pk).update(state=Instance.State.RUNNING, routed=True)
-            back.append(row.index)
             continue
         if current is not None:
             replicas.remove(run.runtime, current)
@@ -107,14 +107,19 @@ def _roll_back(run, previous: Deployment, new: list[Instance], taken: list[Insta
             )
             continue
         replicas.route([again])
-        back.append(row.index)
+        if row.index == 0:  # the deployment's own instance is this container now
+            Deployment.objects.filter(pk=previous.pk).update(
+                instance_id=again.container_id, host_port=again.host_port
+            )
+        again_started.append(str(row.index + 1))
     try:
         replicas.load_routes()
     except PlatformError as exc:  # the periodic route sync puts it right
         log.error("routes not loaded during the rollback of deployment %s: %s", run.deployment.pk, exc)
+    restarted = f" (replica {', '.join(again_started)} started again)" if again_started else ""
     run.log.write(
         f"==> Rolled back: the new replicas are out of the ingress; deployment #{previous.pk} "
-        f"serves with its web replicas again"
+        f"serves with its web replicas again{restarted}"
     )
     # The proxy's old workers may still send the new replicas a request for a moment.
     time.sleep(settings.INGRESS_DRAIN_SECONDS)

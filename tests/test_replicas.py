@@ -126,15 +126,19 @@ def test_replicas_balance_roll_scale_and_roll_back_without_dropping_a_request(
         client.wait_for_more_answers(30)
         assert len(hostnames(url)) == 3
 
-        # A version whose second replica never passes its health check (it exits at start):
-        # rolled back, the old three serve on.
-        version(repo, "v3", only_as="web.1")
+        # A version whose third replica never passes its health check (it exits at start): two
+        # old replicas are out by then (one drained and stopped already, most likely), and are
+        # brought back: rolled back, the old three serve on.
+        version(repo, "v3", only_as="web.1,web.2")
         third = wait_for(actions.request_deploy(Service.objects.get(pk=service.pk), alice))
         assert third.state == State.FAILED, log_text(third)
-        assert "Web replica 2 of deployment" in third.failure_reason
+        assert "Web replica 3 of deployment" in third.failure_reason
         assert "Rolled back: deployment #" in third.failure_reason
-        assert "web.2 refuses to start: only web.1 does" in log_text(third)  # the replica's last words
+        assert "web.3 refuses to start: only web.1,web.2 does" in log_text(third)  # its last words
         assert Service.objects.get(pk=service.pk).live_deployment_id == second.pk
+        second.refresh_from_db()  # its own instance (replica 1) answers, brought back or never out
+        assert requests.get(second.url, timeout=5).text.startswith("v2 ")
+        assert len(hostnames(url)) == 3
         client.wait_for_more_answers(30)
 
         # Replica 2 starts failing its checks: taken out and restarted, the other two serve on.

@@ -1,9 +1,9 @@
 """A web app that answers with its version and its container's hostname, for the replica tests.
 
 GET /health answers 200, or 500 after GET /break (until the process restarts). When
-ONLY_AS names another replica than this one (M3O_PROCESS, e.g. "web.2"), it exits at once:
-a version whose replicas after the first never pass their health check (at once, rather than
-at the end of the health timeout).
+ONLY_AS (e.g. "web.1,web.2") does not name this replica (M3O_PROCESS), it exits at once:
+a version whose other replicas never pass their health check (at once, rather than at the
+end of the health timeout).
 """
 
 import os
@@ -38,7 +38,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-if ONLY_AS and os.environ.get("M3O_PROCESS") != ONLY_AS:
+if ONLY_AS and os.environ.get("M3O_PROCESS") not in ONLY_AS.split(","):
     sys.exit(f"{os.environ.get('M3O_PROCESS')} refuses to start: only {ONLY_AS} does")
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 print("listening on", os.environ["PORT"], "as", os.environ.get("M3O_PROCESS"), flush=True)
