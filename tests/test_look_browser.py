@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from billing import seed
 from billing.models import Plan
 from deployments import variables
-from deployments.models import Deployment, LogLine, Service, Variable
+from deployments.models import Deployment, Instance, LogLine, Process, Service, Variable
 from environments.actions import get_or_create_environment
 from environments.models import Environment
 from tests.browser import log_in
@@ -48,6 +48,10 @@ def seeded(alice, transactional_db, settings, live_server):
     )  # fmt: skip
     web.live_deployment = running
     web.save(update_fields=["live_deployment"])
+    for name, replicas in (("web", 3), ("queue-worker-with-a-long-name", 2)):  # the Processes table
+        process = Process.objects.create(deployment=running, name=name, replicas=replicas, command=LONG)
+        for index in range(replicas):
+            Instance.objects.create(process=process, index=index, state="running", restarts=index)
     failed = Deployment.objects.create(
         service=web, requested_by=alice, state="failed", branch="main", log_complete=True,
         failure_reason="The Tight plan allows 2 services; this would be service 3. "
