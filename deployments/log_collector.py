@@ -53,11 +53,11 @@ class Collector(threading.Thread):
         if not self._hold_lease():
             return
         self.following = {i: t for i, t in self.following.items() if t.is_alive()}
-        for instance_id, (deployment_id, process) in self.runtime.running_processes().items():
+        for instance_id, (deployment_id, process, replica) in self.runtime.running_processes().items():
             if instance_id not in self.following:
                 thread = threading.Thread(
                     target=self.follow,
-                    args=(instance_id, deployment_id, process),
+                    args=(instance_id, deployment_id, process, replica),
                     daemon=True,
                     name="runtime-log",
                 )
@@ -83,12 +83,12 @@ class Collector(threading.Thread):
             self.holding.clear()
         return self.holding.is_set()
 
-    def follow(self, instance_id: str, deployment_id: int, process: str = "web") -> None:
+    def follow(self, instance_id: str, deployment_id: int, process: str = "web", replica: int = 0) -> None:
         """Copy one instance's output until it stops, the engine hangs up or the lease is lost.
 
         A worker the engine restarts is followed again at the next look, after its last line."""
         try:
-            newest = runtime_logs.last_stamp(deployment_id, process=process)
+            newest = runtime_logs.last_stamp(deployment_id, process=process, replica=replica)
             since = newest / 10**9 if newest else None
             for stamp, text in self.runtime.follow_logs(
                 instance_id, since=since, tail=settings.RUNTIME_LOG_MAX_LINES
@@ -100,7 +100,7 @@ class Collector(threading.Thread):
                 if at <= newest:  # "since" counts whole lines from that time again
                     continue
                 newest = at
-                runtime_logs.append_newer(deployment_id, stamp, text, process)
+                runtime_logs.append_newer(deployment_id, stamp, text, process, replica)
                 if not self.holding.is_set():
                     return
         except (PlatformError, redis.RedisError) as exc:

@@ -70,38 +70,58 @@ def append(deployment_id: int, pairs: list[tuple[str, str]], client: redis.Redis
         pipe.execute()
 
 
-def append_newer(deployment_id: int, stamp: str, text: str, process: str = "web") -> bool:
-    """Store one line unless the stream already holds a line as new or newer.
+def append_newer(deployment_id: int, stamp: str, text: str, process: str = "web", replica: int = 0) -> bool:
+    """Store one line unless the stream already holds a line of this replica as new or newer.
 
     Two followers of one instance can overlap (a worker that lost its lease finishing
     its last line while another takes over, or one that resumes from a stale mark);
     the check and the append are one step under WATCH, so each line is stored once
-    and the stream stays in the order the instance printed.
+    and each replica's lines stay in the order it printed. The replicas of a process
+    type share its stream and print at the same time: each is checked against its own
+    newest line (a mark in a hash beside the stream), not the stream's.
     """
     at = nanoseconds(stamp)
     name = key(deployment_id, process)
     with redis_client().pipeline() as pipe:
         while True:
             try:
-                pipe.watch(name)
-                newest = pipe.xrevrange(name, count=1)
-                if newest and at <= nanoseconds(line_from(*newest[0]).time):
+                pipe.watch(name, _marks(name))
+                newest = _newest(pipe, name, replica)
+                if newest and at <= newest:
                     pipe.unwatch()
                     return False
                 pipe.multi()
                 cap = settings.RUNTIME_LOG_MAX_LINES
                 pipe.xadd(name, {"t": stamp, "x": clean(text)}, maxlen=cap, approximate=True)
+                pipe.hset(_marks(name), str(replica), at)
                 pipe.expire(name, settings.RUNTIME_LOG_KEEP_SECONDS)
+                pipe.expire(_marks(name), settings.RUNTIME_LOG_KEEP_SECONDS)
                 pipe.execute()
                 return True
             except redis.WatchError:
                 continue
 
 
-def last_stamp(deployment_id: int, client: redis.Redis | None = None, process: str = "web") -> int:
-    """The newest stored line's time in nanoseconds, 0 when none: where the collector resumes."""
-    entries = (client or redis_client()).xrevrange(key(deployment_id, process), count=1)
+def _marks(name: str) -> str:
+    return f"{name}:marks"
+
+
+def _newest(client, name: str, replica: int) -> int:
+    """The replica's newest stored line in nanoseconds; 0 when none (or the stream is gone)."""
+    if not client.exists(name):
+        return 0
+    if client.exists(_marks(name)):
+        mark = client.hget(_marks(name), str(replica))
+        return int(mark) if mark is not None else 0
+    entries = client.xrevrange(name, count=1)  # a stream from before the marks: one instance wrote it
     return nanoseconds(line_from(*entries[0]).time) if entries else 0
+
+
+def last_stamp(
+    deployment_id: int, client: redis.Redis | None = None, process: str = "web", replica: int = 0
+) -> int:
+    """The replica's newest stored line's time in nanoseconds, 0 when none: where the collector resumes."""
+    return _newest(client or redis_client(), key(deployment_id, process), replica)
 
 
 def forget(deployment_id: int) -> None:
@@ -111,8 +131,8 @@ def forget(deployment_id: int) -> None:
     restored or made anew (every test run), a new deployment would show the lines of
     an old one with its id, and resume after them."""
     client = redis_client()
-    client.delete(key(deployment_id))
-    for name in client.scan_iter(match=key(deployment_id, "*"), count=1000):
+    client.delete(key(deployment_id), _marks(key(deployment_id)))
+    for name in client.scan_iter(match=f"{key(deployment_id, '*')}*", count=1000):
         client.delete(name)
 
 

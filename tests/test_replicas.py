@@ -15,7 +15,7 @@ from django.urls import reverse
 import billing.seed
 from api import tokens
 from billing.models import Plan
-from deployments import actions, health_monitor
+from deployments import actions, health_monitor, runtime_logs
 from deployments.models import Deployment, HealthEvent, Instance, Process, Service
 from environments.models import Environment
 from ingress.names import service_url
@@ -203,3 +203,26 @@ def test_scale_requests_that_make_no_sense_are_refused_and_change_nothing(alice,
     assert answer.status_code == 202, answer.content
     assert dict(Process.objects.values_list("name", "replicas")) == {"web": 2, "worker": 0}
     assert env.events.filter(action="scale", detail="api: web=2 worker=0").exists()
+
+
+def test_replicas_lines_printed_at_the_same_time_are_all_kept_once():
+    """The web replicas share the web log; a line of one older than the newest of another is kept."""
+    deployment_id = 987652
+    runtime_logs.forget(deployment_id)
+    stamp = "2026-01-01T00:00:0{}.000000000Z".format
+    try:
+        assert runtime_logs.append_newer(deployment_id, stamp(2), "web.1 second", replica=0)
+        assert runtime_logs.append_newer(deployment_id, stamp(1), "web.2 first", replica=1)
+        assert runtime_logs.append_newer(deployment_id, stamp(3), "web.2 third", replica=1)
+        # A follower of each resuming (a new lease) adds nothing twice.
+        assert not runtime_logs.append_newer(deployment_id, stamp(2), "web.1 second", replica=0)
+        assert not runtime_logs.append_newer(deployment_id, stamp(1), "web.2 first", replica=1)
+        assert runtime_logs.last_stamp(deployment_id, replica=0) < runtime_logs.last_stamp(
+            deployment_id, replica=1
+        )
+        stored = [line.text for line in runtime_logs.recent(deployment_id)]
+        assert stored == ["web.1 second", "web.2 first", "web.2 third"]
+    finally:
+        runtime_logs.forget(deployment_id)
+    assert runtime_logs.recent(deployment_id) == []
+    assert runtime_logs.last_stamp(deployment_id, replica=1) == 0

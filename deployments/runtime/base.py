@@ -189,7 +189,7 @@ class Runtime(Protocol):
     def running_instances(self) -> dict[str, int]:
         """{instance id: deployment id} of every running instance."""
 
-    def running_processes(self) -> dict[str, tuple[int, str]]:
-        """{instance id: (deployment id, process type)} of every running instance."""
+    def running_processes(self) -> dict[str, tuple[int, str, int]]:
+        """{instance id: (deployment id, process type, replica)} of every running instance."""
 
     def engine_id(self) -> str: ...

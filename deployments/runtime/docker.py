@@ -491,8 +491,8 @@ class DockerRuntime:
                 self.remove(container.id)
                 raise
 
-    def running_processes(self) -> dict[str, tuple[int, str]]:
-        """{container id: (deployment id, process type)} of this installation's running instances."""
+    def running_processes(self) -> dict[str, tuple[int, str, int]]:
+        """{container id: (deployment id, process type, replica)} of this installation's running instances."""
         with _engine_errors("listing the running containers"):
             summaries = self.client.api.containers(
                 filters={"label": f"{LABEL}.platform={settings.PLATFORM_NAME}", "status": "running"}
@@ -501,7 +501,7 @@ class DockerRuntime:
         for summary in summaries:
             deployment = _label_id(summary, "deployment")
             if deployment is not None:
-                found[summary["Id"]] = (deployment, _process_of(summary))
+                found[summary["Id"]] = (deployment, _process_of(summary), _label_id(summary, "replica") or 0)
         return found
 
     def _raise_if_exited(self, container, port: int) -> None:
