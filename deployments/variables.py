@@ -11,7 +11,7 @@ from environments.models import Environment
 from portal import crypto
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-RESERVED = {"PORT"}
+RESERVED = {"PORT", "M3O_PROCESS"}  # M3O_PROCESS: the replica, "web.2" (runtime/docker.py)
 
 
 class InvalidVariable(ValueError):

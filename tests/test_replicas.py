@@ -15,7 +15,7 @@ from django.urls import reverse
 import billing.seed
 from api import tokens
 from billing.models import Plan
-from deployments import actions, health_monitor, runtime_logs
+from deployments import actions, health_monitor, runtime_logs, variables
 from deployments.models import Deployment, HealthEvent, Instance, Process, Service
 from environments.models import Environment
 from ingress.names import service_url
@@ -203,6 +203,9 @@ def test_scale_requests_that_make_no_sense_are_refused_and_change_nothing(alice,
     assert answer.status_code == 202, answer.content
     assert dict(Process.objects.values_list("name", "replicas")) == {"web": 2, "worker": 0}
     assert env.events.filter(action="scale", detail="api: web=2 worker=0").exists()
+    # What tells a replica which one it is, the platform's alone.
+    with pytest.raises(variables.InvalidVariable, match="M3O_PROCESS is set by the platform"):
+        variables.set_variable(service, "M3O_PROCESS", "web.9", by=alice)
 
 
 def test_replicas_lines_printed_at_the_same_time_are_all_kept_once():
