@@ -31,6 +31,7 @@ from deployments import (
     logs,
     node_versions,
     release,
+    replicas,
     repo_config,
     rolling,
     runtime_logs,
@@ -304,6 +305,7 @@ def _build_options(service: Service) -> build.Options:
 def _start(run: Run, image: str) -> None:
     """Start the instance and wait until it answers HTTP."""
     service, deployment = run.service, run.deployment
+    replicas.unroute(deployment.pk)  # an earlier attempt's, routed as it went live, are gone
     try:
         run.instance = run.runtime.start(web_spec(service, deployment.pk, image))
     except AppExited as exc:

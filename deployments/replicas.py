@@ -94,6 +94,11 @@ def route(rows: list[Instance]) -> None:
     Instance.objects.filter(pk__in=[row.pk for row in rows]).update(routed=True)
 
 
+def unroute(deployment_id: int) -> None:
+    """None of the deployment's replicas gets requests (before an attempt starts them again)."""
+    Instance.objects.filter(process__deployment_id=deployment_id).update(routed=False)
+
+
 def take_out(rows: list[Instance]) -> None:
     """Out of the ingress (on the next route load), and stopped after the drain."""
     Instance.objects.filter(pk__in=[row.pk for row in rows]).update(routed=False, state=State.DRAINING)
