@@ -128,7 +128,10 @@ def _scale_web(runtime, service: Service, live: Deployment, count: int, on_line)
             try:
                 row = replicas.start_web(runtime, service, live, index, on_line)
             except replicas.ReplicaFailed as exc:
-                on_line(f"==> {exc}")
+                # What runs is what the service has: `m3o ps` never promises a replica that failed.
+                running = len(replicas.web_rows(live.pk, serving_only=True))
+                Process.objects.filter(deployment=live, name=WEB).update(replicas=running)
+                on_line(f"==> {exc} web stays at {running} replica{'s' if running > 1 else ''}")
                 return
             replicas.route([row])
             replicas.load_routes()
