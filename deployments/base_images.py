@@ -44,9 +44,11 @@ def ensure(choice: Choice, on_line: Callable[[str], None]) -> str:
     if _template(choice) or _exists(image):
         return image
     name = {"python": "Python", "go": "Go"}[choice.language]
+    # Go's on bookworm, its standard library compiled in (scripts/build-base-images.sh says why).
+    source = f"Debian {choice.suite}" + ("'s Go packages" if choice.language == "go" else "")
     on_line(
         f"==> First use of {name} {choice.version} on this platform: building base image {image} "
-        f"from Debian {choice.suite} (once; later builds reuse it)"
+        f"from {source} (once; later builds reuse it)"
     )
     started = time.monotonic()
     command = [str(SCRIPT), "--suite", choice.suite, "--only", choice.language]

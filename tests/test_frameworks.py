@@ -67,6 +67,25 @@ def test_django_asking_for_python_3_13_runs_on_it_with_its_static_files(worker, 
     assert image_exists(base)
 
 
+@pytest.mark.timeout(900)  # the first run on a machine builds the Go 1.24 base image: about a minute
+def test_go_module_asking_for_go_1_24_is_built_with_it(worker, alice, make_repo):
+    base = f"{settings.BASE_IMAGE_PREFIX}/go:trixie"
+    existed = image_exists(base)
+    deployment = deploy(alice, make_repo("go-newer"), timeout=600)
+    # Its routes use Go 1.22's ServeMux patterns and it prints the Go that built it.
+    answers(deployment, "hello from go-newer on go1.24")
+    assert requests.get(deployment.url + "other", timeout=5).status_code == 404
+    log = log_text(deployment)
+    assert "==> Go 1.24: go.mod's go line asks for 1.24 or newer" in log
+    assert (f"==> First use of Go 1.24 on this platform: building base image {base}" in log) != existed
+    assert image_exists(base)
+    # The standard library comes compiled in the base image, so no app's build compiles it again.
+    stale = docker.from_env().containers.run(
+        base, ["go", "list", "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", "std"], remove=True
+    )
+    assert stale.decode().split() == []
+
+
 def test_flask_app_without_procfile_is_served_by_gunicorn(worker, alice, make_repo):
     deployment = deploy(alice, make_repo("flask-no-procfile"))
     answers(deployment, "hello from flask-no-procfile")
