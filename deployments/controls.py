@@ -16,7 +16,7 @@ from django.utils import timezone
 from billing.quotas import QuotaExceeded, check_rerun
 from deployments import logs
 from deployments.actions import ActionError, converge_later, request_deploy
-from deployments.models import Deployment, Service
+from deployments.models import Deployment, Instance, Service
 from deployments.service_copy import settings_for_copy
 from environments.actions import record
 
@@ -115,6 +115,7 @@ def restart(service: Service, user) -> Deployment | None:
 
 def restart_instance(service_id: int, instance_id: str) -> None:
     """The worker's half of restart(): only if that instance still serves the service."""
+    from deployments import replicas
     from deployments.runtime import get_runtime
     from ingress.routes import sync_quietly
 
@@ -124,24 +125,31 @@ def restart_instance(service_id: int, instance_id: str) -> None:
     if list(live) != [(State.RUNNING, instance_id)]:
         log.info("restart of service %s skipped: its instance changed meanwhile", service_id)
         return
-    host_port = get_runtime().restart(instance_id)
-    # Published again at start: the port on the host may be another one now.
-    Deployment.objects.filter(instance_id=instance_id).update(host_port=host_port)
-    _restart_other_processes(service_id, instance_id)
+    live = Service.objects.select_related("live_deployment__service").get(pk=service_id).live_deployment
+    if len(replicas.web_rows(live.pk, serving_only=True)) > 1:
+        replicas.restart_in_turn(get_runtime(), live)  # no request lost: each drained first
+    else:
+        host_port = get_runtime().restart(instance_id)
+        # Published again at start: the port on the host may be another one now.
+        Deployment.objects.filter(instance_id=instance_id).update(host_port=host_port)
+        Instance.objects.filter(process__deployment=live, container_id=instance_id).update(
+            host_port=host_port
+        )
+    _restart_other_processes(live)
     sync_quietly()  # a restarted container may come back at another address on its network
 
 
-def _restart_other_processes(service_id: int, first: str) -> None:
-    """The other web replicas, worker, clock, ... instances restart with the first, as `heroku
-    restart` restarts every dyno (one at a time: the other web replicas serve meanwhile)."""
-    from deployments.models import Instance
+def _restart_other_processes(live: Deployment) -> None:
+    """The worker, clock, ... instances restart with the web, as `heroku restart` restarts every dyno."""
     from deployments.runtime import get_runtime
 
-    deployment_id = Service.objects.values_list("live_deployment_id", flat=True).get(pk=service_id)
-    rows = Instance.objects.filter(process__deployment_id=deployment_id).exclude(container_id="")
-    for row in rows.exclude(container_id=first).exclude(state=Instance.State.DRAINING):
-        host_port = get_runtime().restart(row.container_id)
-        Instance.objects.filter(pk=row.pk).update(host_port=host_port)
+    rows = (
+        Instance.objects.filter(process__deployment=live)
+        .exclude(container_id="")
+        .exclude(process__name="web")
+    )
+    for row in rows.exclude(state=Instance.State.DRAINING):
+        get_runtime().restart(row.container_id)
 
 
 def cancel(deployment: Deployment, user) -> None:

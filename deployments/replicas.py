@@ -64,16 +64,8 @@ def start_web(
     except AppExited as exc:  # ended before its port was even published
         raise ReplicaFailed(f"{name} did not pass its health check: {exc}", exc.output) from None
     row = record(deployment.pk, WEB, index, started.id, started.host_port)
-    check = repo_config.health_check(deployment)  # the service's settings, or m3o.toml's
     try:
-        seconds = health.wait(
-            f"http://127.0.0.1:{started.host_port}{check.path}",
-            service.port,
-            max(settings.HEALTH_TIMEOUT, check.start_period),
-            lambda: runtime.state(started.id),
-            spec=check.status,
-            probe_timeout=check.timeout,
-        )
+        seconds = _wait_healthy(runtime, service, deployment, started.id, started.host_port)
     except UserError as exc:
         lines = runtime.tail(started.id, settings.CRASH_LOG_LINES)
         remove(runtime, row)
@@ -81,6 +73,40 @@ def start_web(
     runtime.keep_restarting(started.id)
     on_line(f"==> {name} healthy after {seconds:.1f} s")
     return row
+
+
+def _wait_healthy(runtime: Runtime, service: Service, deployment: Deployment, container_id: str, port: int):
+    check = repo_config.health_check(deployment)  # the service's settings, or m3o.toml's
+    return health.wait(
+        f"http://127.0.0.1:{port}{check.path}",
+        service.port,
+        max(settings.HEALTH_TIMEOUT, check.start_period),
+        lambda: runtime.state(container_id),
+        spec=check.status,
+        probe_timeout=check.timeout,
+    )
+
+
+def restart_in_turn(runtime: Runtime, deployment: Deployment) -> None:
+    """`m3o restart` of several web replicas: each in turn out of the ingress, drained, restarted
+    (its grace period), back in once it passes its health check; the others serve meanwhile."""
+    service = deployment.service
+    for row in web_rows(deployment.pk, serving_only=True):
+        Instance.objects.filter(pk=row.pk).update(routed=False)
+        load_routes()
+        time.sleep(settings.INGRESS_DRAIN_SECONDS)
+        host_port = runtime.restart(row.container_id)
+        # Published again at start: the port on the host may be another one now.
+        Instance.objects.filter(pk=row.pk).update(host_port=host_port)
+        Deployment.objects.filter(pk=deployment.pk, instance_id=row.container_id).update(host_port=host_port)
+        try:
+            _wait_healthy(runtime, service, deployment, row.container_id, host_port)
+        except UserError as exc:  # back in all the same: the health monitor takes it from here
+            log.warning(
+                "web replica %s of deployment %s after its restart: %s", row.index + 1, deployment.pk, exc
+            )
+        Instance.objects.filter(pk=row.pk).update(routed=True)
+        load_routes()
 
 
 def remove(runtime: Runtime, row: Instance) -> None:

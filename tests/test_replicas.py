@@ -3,11 +3,13 @@
 One service carries the engine checks, in order (builds are the slow part): scaled to three
 web replicas, the proxy spreads requests over three hostnames; a rolling redeploy, a scale
 from 3 to 1 and back to 3, all under a client that counts its answers, drop none; a new
-version whose second replica fails its health check rolls back, the old replicas serving on;
-a replica that starts failing its checks is taken out and restarted while the others serve.
+version whose third replica fails its health check rolls back, the old replicas serving on;
+a replica that starts failing its checks is taken out and restarted while the others serve;
+`m3o restart` restarts the replicas one at a time, dropping nothing either.
 The hostile scale requests need no engine: they are refused with a reason, and change nothing.
 """
 
+import docker
 import pytest
 import requests
 from django.urls import reverse
@@ -15,7 +17,7 @@ from django.urls import reverse
 import billing.seed
 from api import tokens
 from billing.models import Plan
-from deployments import actions, health_monitor, runtime_logs, variables
+from deployments import actions, controls, health_monitor, runtime_logs, variables
 from deployments.models import Deployment, HealthEvent, Instance, Process, Service
 from environments.models import Environment
 from ingress.names import service_url
@@ -48,6 +50,13 @@ def taken_out(deployment: Deployment) -> HealthEvent | None:
 def back(deployment: Deployment) -> bool:
     health_monitor.monitor()
     return HealthEvent.objects.filter(deployment=deployment, kind=HealthEvent.Kind.BACK).exists()
+
+
+def started_at(deployment: Deployment) -> list[str]:
+    """When each web replica's process started, as the engine says."""
+    engine = docker.from_env()
+    rows = Instance.objects.filter(process__deployment=deployment, process__name="web").order_by("index")
+    return [engine.containers.get(row.container_id).attrs["State"]["StartedAt"] for row in rows]
 
 
 def three(found: set[str]) -> set[str] | None:
@@ -149,6 +158,17 @@ def test_replicas_balance_roll_scale_and_roll_back_without_dropping_a_request(
         assert event.detail.startswith("web replica 2 failed 1 health check in a row (HTTP 500")
         assert sick.container_id[:12] not in {name.split()[1] for name in hostnames(url)}
         eventually(lambda: back(second), timeout=40, interval=0.3)
+        eventually(lambda: three(hostnames(url)), timeout=20)
+        client.wait_for_more_answers(30)
+
+        # m3o restart: each replica in turn out, drained, restarted, back in.
+        started = started_at(second)
+        controls.restart(Service.objects.get(pk=service.pk), alice)
+        eventually(
+            lambda: all(a != b for a, b in zip(started, started_at(second), strict=True)),
+            timeout=40,
+            interval=0.3,
+        )
         eventually(lambda: three(hostnames(url)), timeout=20)
         client.wait_for_more_answers(30)
     finally:
