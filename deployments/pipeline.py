@@ -569,7 +569,11 @@ def images_to_keep(service: Service) -> set[str]:
 def _prune_images(runtime: Runtime, service: Service) -> None:
     """Keep images for rollback (images_to_keep); remove the service's others."""
     service_deployments = Deployment.objects.filter(service=service).exclude(image="")
-    keep = images_to_keep(service)
+    # A deployment in flight has tagged its image before it writes it down: its tag is kept by
+    # name, or a prune after the previous deployment removes the image a moment before it starts.
+    in_flight = Deployment.objects.filter(service=service).exclude(state__in=Deployment.FINAL_STATES)
+    repository = runtime.app_image_repository(service.pk)
+    keep = images_to_keep(service) | {f"{repository}:d{pk}" for pk in in_flight.values_list("pk", flat=True)}
     try:
         removed = runtime.prune_images(service.pk, keep)
     except PlatformError as exc:

@@ -100,6 +100,42 @@ def test_old_images_are_pruned_and_rolling_back_to_them_is_refused(
     assert "version 2" in requests.get(back.url, timeout=5).text
 
 
+def test_a_prune_leaves_the_image_a_deployment_in_flight_has_tagged_but_not_yet_written_down(
+    transactional_db, settings, engine_clean_up, alice
+):
+    # The race CI met: the previous deployment's prune ran between the next one's tag and the
+    # moment it wrote its image down, and the next one's start found no image.
+    from deployments.models import Service
+    from deployments.pipeline import _prune_images
+    from deployments.runtime import get_runtime
+    from environments.actions import get_or_create_environment
+
+    settings.IMAGES_KEPT_PER_SERVICE = 1
+    service = Service.objects.create(
+        environment=get_or_create_environment(alice, "production"),
+        name="web",
+        repository_url="https://x/y.git",
+    )
+    repository = f"{settings.PLATFORM_NAME}-app/s{service.pk}"
+
+    def deployment(state: str, tagged: bool) -> tuple[Deployment, str]:
+        made = Deployment.objects.create(service=service, state=state, branch="main")
+        tag = f"{repository}:d{made.pk}"
+        engine().images.get("m3o-base/static:bookworm").tag(repository, tag=f"d{made.pk}")
+        if tagged:
+            Deployment.objects.filter(pk=made.pk).update(image=tag)
+        return made, tag
+
+    _, oldest = deployment(State.SUPERSEDED, tagged=True)
+    _, kept = deployment(State.SUPERSEDED, tagged=True)
+    _, live = deployment(State.RUNNING, tagged=True)
+    _, building = deployment(State.BUILDING, tagged=False)
+    _prune_images(get_runtime(), service)
+    images = engine().images.list(name=repository)
+    tags = {tag for image in images for tag in image.tags if tag.startswith(f"{repository}:")}
+    assert tags == {kept, live, building}, f"{oldest} alone should have gone"
+
+
 def test_promote_runs_the_same_image_in_another_environment(worker, alice, make_repo):
     staging_deployment = running(
         actions.deploy_repository(
