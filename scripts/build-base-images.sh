@@ -421,8 +421,10 @@ for name in "${DERIVED[@]}"; do
   if [ "$suite" != "$SUITE" ]; then
     # Bookworm's, under a newer suite's go image: rebuilt here, the bookworm
     # images built on it would be left on the one it replaced.
-    is_present "$image" || die "$image is missing or out of date (another BUILD_CA_BUNDLE or" \
-      "version of this script): build the bookworm images first (make base-images)"
+    [ -n "$old" ] || die "$image is missing: build the bookworm images first (make base-images)"
+    is_present "$image" || die "$image was built by another version of this script or with" \
+      "another BUILD_CA_BUNDLE (this run's: ${ca_bundle:-none}): run this with the bundle the" \
+      "bookworm images were built with, or rebuild them with this one (make base-images)"
     echo "$image: present"
   elif [ "$force" = 0 ] && is_present "$image"; then
     echo "$image: present"
